@@ -1,0 +1,122 @@
+"""All configuration in one place: `FLOWDRAFTER_*` environment variables, an optional TOML file, defaults.
+
+Later layers add their fields here rather than reading the environment themselves. The config file is
+`$FLOWDRAFTER_CONFIG`, else `~/.config/flowdrafter/config.toml` when it exists; environment variables win
+over the file.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+from .errors import FlowDrafterError
+
+
+def _config_file() -> Path | None:
+    explicit = os.environ.get("FLOWDRAFTER_CONFIG")
+    if explicit:
+        return Path(explicit).expanduser()
+    default = Path.home() / ".config" / "flowdrafter" / "config.toml"
+    return default if default.is_file() else None
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "flowdrafter"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FLOWDRAFTER_", extra="ignore", validate_default=True)
+
+    # -- paths -----------------------------------------------------------------------------------------
+    data_dir: Path = Field(default_factory=_default_data_dir, description="Caches: LLM replies, models, temp files.")
+
+    # -- limits for untrusted input --------------------------------------------------------------------
+    max_image_bytes: int = Field(default=25 * 1024 * 1024, ge=1024, description="Largest image file accepted.")
+    max_image_pixels: int = Field(default=40_000_000, ge=64 * 64, description="Largest image (w*h) accepted.")
+    history_keep: int = Field(default=10, ge=1, le=1000, description="Saved versions kept in .history/.")
+    undo_limit: int = Field(default=100, ge=1, le=10000, description="Undo steps kept per editor session.")
+
+    # -- LLM planner -----------------------------------------------------------------------------------
+    llm: str = Field(
+        default="bartowski/Qwen2.5-3B-Instruct-GGUF:*Q4_K_M.gguf",
+        description="Local .gguf path, or hub 'repo_id:filename-pattern' for llama-cpp-python.",
+    )
+    llm_url: str | None = Field(default=None, description="Base URL of an OpenAI-compatible server; wins over llm.")
+    llm_model: str = Field(default="local", description="Model name sent to the OpenAI-compatible server.")
+    llm_api_key: str | None = Field(default=None, description="API key for the server, if it needs one.")
+    llm_ctx: int = Field(default=8192, ge=512, le=131072)
+    llm_max_tokens: int = Field(default=2048, ge=16, le=32768)
+    llm_timeout: float = Field(default=120.0, gt=0)
+    llm_temperature: float = Field(default=0.4, ge=0.0, le=2.0)
+    llm_refine_rounds: int = Field(default=2, ge=0, le=10)
+
+    # -- diffusion models and devices ----------------------------------------------------------------
+    device: Literal["auto", "cuda", "mps", "cpu"] = "auto"
+    dtype: Literal["auto", "float16", "bfloat16", "float32"] = "auto"
+    offload: Literal["none", "model", "sequential"] = "none"
+    vae_slicing: bool = True
+    vae_tiling: bool = False
+    t2i_model: str = Field(default="stable-diffusion-v1-5/stable-diffusion-v1-5")
+    t2i_revision: str | None = None
+    i2v_model: str = Field(default="stabilityai/stable-video-diffusion-img2vid-xt")
+    i2v_revision: str | None = None
+    motion_adapter: str = Field(default="guoyww/animatediff-motion-adapter-v1-5-3")
+    motion_adapter_revision: str | None = None
+    motion_lora_repo_prefix: str = Field(default="guoyww/animatediff-motion-lora-")
+    ip_adapter: str = Field(default="h94/IP-Adapter")
+    ip_adapter_weight: str = Field(default="ip-adapter_sd15.safetensors")
+    image_encoder: str = Field(default="h94/IP-Adapter", description="Repo or folder of the CLIP image encoder.")
+    image_encoder_subfolder: str = Field(default="models/image_encoder")
+    cutout_model: str = Field(default="u2net", description="rembg session name for background removal.")
+    steps: int = Field(default=25, ge=1, le=200)
+    guidance_scale: float = Field(default=7.5, ge=0.0, le=30.0)
+
+    # -- editor ------------------------------------------------------------------------------------------
+    host: str = "127.0.0.1"
+    port: int = Field(default=7860, ge=0, le=65535)
+    max_upload_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = _config_file()
+        if path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from env and config file, with explicit overrides (CLI flags) on top."""
+    path = _config_file()
+    if path is not None and not path.is_file():
+        raise FlowDrafterError(f"config file {path} does not exist (set by FLOWDRAFTER_CONFIG)")
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as err:
+        first = err.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        raise FlowDrafterError(
+            f"setting {field} (FLOWDRAFTER_{field.upper()}): {first['msg']}"
+        ) from None
+    except (OSError, ValueError) as err:  # unreadable or malformed TOML
+        raise FlowDrafterError(f"config file {path}: {err}") from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Process-wide settings, read once. Tests call `get_settings.cache_clear()` after changing the env."""
+    return load_settings()

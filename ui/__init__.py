@@ -1,0 +1,1 @@
+"""The command line and the Gradio editor: the top layer, which wires planners and generators to people."""

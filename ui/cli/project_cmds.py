@@ -1,0 +1,70 @@
+"""`flowdrafter new`, `check`, `schema`: projects and the document."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from core.errors import StoryboardError
+from core.examples import DEFAULT_EXAMPLE, copy_example, list_examples
+from core.project import Project
+from core.storyboard import json_schema
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("new", help="create a project folder from an example")
+    p.add_argument("dir", type=Path, help="a new (or empty) folder")
+    p.add_argument("--example", default=DEFAULT_EXAMPLE, help=f"one of: {', '.join(list_examples())}")
+    p.set_defaults(func=cmd_new)
+
+    p = sub.add_parser("check", help="validate a project: document, references, asset paths")
+    p.add_argument("dir", type=Path)
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("schema", help="print the storyboard JSON Schema")
+    p.set_defaults(func=cmd_schema)
+
+    p = sub.add_parser("examples", help="list the bundled example projects")
+    p.set_defaults(func=cmd_examples)
+
+
+def cmd_new(args: argparse.Namespace) -> int:
+    project = copy_example(args.example, args.dir)
+    print(f"created {project.root} from example '{args.example}'")
+    return 0
+
+
+def check_project(path: Path) -> list[str]:
+    """Every problem in a project, as lines a person can act on. Raises ProjectError if it is not one."""
+    project = Project.open(path)
+    try:
+        sb = project.load()
+    except StoryboardError as err:
+        return err.problems
+    return project.missing_assets(sb)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    problems = check_project(args.dir)
+    if problems:
+        for line in problems:
+            print(f"{args.dir}: {line}", file=sys.stderr)
+        print(f"{len(problems)} problem{'s' if len(problems) != 1 else ''} found", file=sys.stderr)
+        return 2
+    sb = Project.open(args.dir).load()
+    frames = sum(s.num_frames for s in sb.scenes)
+    print(f"ok: '{sb.title}', {len(sb.scenes)} scenes, {len(sb.entities)} entities, {frames} frames at {sb.fps} fps")
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    print(json.dumps(json_schema(), indent=2))
+    return 0
+
+
+def cmd_examples(args: argparse.Namespace) -> int:
+    for name in list_examples():
+        print(name)
+    return 0
