@@ -19,6 +19,7 @@ import numpy as np
 
 from core.errors import Cancelled, RenderError
 from core.project import Project
+from core.settings import Settings, get_settings
 from core.storyboard import Scene, Storyboard
 
 
@@ -71,6 +72,9 @@ class Generator(ABC):
     description: ClassVar[str] = ""
     needs_gpu: ClassVar[bool] = False  # advisory: runs on the CPU too, only slowly
 
+    def __init__(self, settings: Settings | None = None):
+        self.settings = settings or get_settings()
+
     def cache_settings(self) -> dict[str, Any]:
         """Settings that change this generator's output (model ids, steps, ...); part of the cache key."""
         return {}
@@ -83,16 +87,16 @@ class Generator(ABC):
         """Free models and memory; the next render loads them again."""
 
 
-_REGISTRY: dict[str, Callable[[], Generator]] = {}
+_REGISTRY: dict[str, type[Generator]] = {}
 
 
-def register(factory: Callable[[], Generator] | type[Generator]) -> Callable[[], Generator] | type[Generator]:
-    """Class decorator (or call with a factory): make a generator available by its `name`."""
-    name = getattr(factory, "name", None)
+def register(cls: type[Generator]) -> type[Generator]:
+    """Class decorator: make a generator available by its `name`."""
+    name = getattr(cls, "name", None)
     if not isinstance(name, str) or not name:
-        raise TypeError(f"{factory!r} has no generator name")
-    _REGISTRY[name] = factory
-    return factory
+        raise TypeError(f"{cls!r} has no generator name")
+    _REGISTRY[name] = cls
+    return cls
 
 
 def _load_builtin() -> None:
@@ -112,9 +116,9 @@ def available() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def get_generator(name: str) -> Generator:
+def get_generator(name: str, settings: Settings | None = None) -> Generator:
     _load_builtin()
-    factory = _REGISTRY.get(name)
-    if factory is None:
+    cls = _REGISTRY.get(name)
+    if cls is None:
         raise RenderError(f"no generator named '{name}'; available: {', '.join(sorted(_REGISTRY)) or 'none'}")
-    return factory()
+    return cls(settings)
