@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 import re
 from enum import Enum
 from typing import Any, Literal
@@ -19,6 +20,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -37,8 +39,19 @@ MAX_MOTION = 0.25  # background motion, fraction of the frame per frame
 Box = tuple[float, float, float, float]
 
 
+_NUMBER_TYPES = (int, float, int | None, float | None)
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_numbers(cls, v: Any, info: ValidationInfo) -> Any:
+        # pydantic's lax mode reads `true` as 1; in a hand-written file that is a mistake, not a number
+        if (v is True or v is False) and cls.model_fields[info.field_name].annotation in _NUMBER_TYPES:
+            raise ValueError(f"must be a number, got {str(v).lower()}")
+        return v
 
 
 class EntityKind(str, Enum):
@@ -112,9 +125,9 @@ class Keyframe(_Model):
     frame: int = Field(ge=0)
     box: Box = Field(description="Normalized [x0, y0, x1, y1], origin top-left, y down.")
 
-    @field_validator("box")
+    @field_validator("box", mode="before")
     @classmethod
-    def _box(cls, v: Box) -> Box:
+    def _box(cls, v: Any) -> Box:
         return check_box(v)
 
 
@@ -212,20 +225,34 @@ class Storyboard(_Model):
         raise StoryboardError([f"no scene with id '{scene_id}'"])
 
     def to_json(self) -> str:
-        """Stable, readable JSON: fixed key order (the model's), two-space indent, trailing newline."""
-        return json.dumps(self.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n"
+        """Stable, readable JSON: fixed key order (the model's), two-space indent, UTF-8, trailing newline.
+
+        (pydantic's serializer writes the same layout as `json.dumps(indent=2)`, several times faster.)
+        """
+        return self.model_dump_json(indent=2) + "\n"
 
 
 # -- checks shared by validators and by tools that repair input ---------------------------------------
 
 
+_BOX_NAMES = ("x0", "y0", "x1", "y1")
+
+
 def check_box(v: Any) -> Box:
+    """A valid normalized box from any input, or a ValueError that says what is wrong with it."""
+    if not isinstance(v, (list, tuple)):
+        raise ValueError(f"a box is a list of 4 numbers [x0, y0, x1, y1], got {_show(v)}")
     if len(v) != 4:
         raise ValueError(f"a box has 4 numbers [x0, y0, x1, y1], got {len(v)}")
+    for name, c in zip(_BOX_NAMES, v):
+        t = type(c)
+        if t is not float and t is not int and (t is bool or not isinstance(c, numbers.Real)):
+            raise ValueError(f"{name} must be a number, got {_show(c)}")
     x0, y0, x1, y1 = (float(c) for c in v)
-    for name, c in zip(("x0", "y0", "x1", "y1"), (x0, y0, x1, y1)):
-        if not math.isfinite(c) or not 0.0 <= c <= 1.0:
-            raise ValueError(f"{name} {c:g} must be between 0 and 1")
+    if not (0.0 <= x0 <= 1.0 and 0.0 <= y0 <= 1.0 and 0.0 <= x1 <= 1.0 and 0.0 <= y1 <= 1.0):  # False for NaN
+        for name, c in zip(_BOX_NAMES, (x0, y0, x1, y1)):
+            if not 0.0 <= c <= 1.0:
+                raise ValueError(f"{name} {c:g} must be between 0 and 1")
     if x0 >= x1:
         raise ValueError(f"x0 {x0:g} must be less than x1 {x1:g}")
     if y0 >= y1:
@@ -245,81 +272,167 @@ def check_relative_path(v: str) -> str:
     return p
 
 
-def integrity_problems(sb: Storyboard) -> list[str]:
-    """Every cross-reference problem in a storyboard whose fields are individually valid."""
+def integrity_problems(sb: Storyboard | dict[str, Any]) -> list[str]:
+    """Every cross-reference problem: duplicate ids, unknown or wrong-kind entities, frames outside a scene,
+    transitions longer than the scenes they join.
+
+    Works on a `Storyboard` and also on a raw dict whose fields may be invalid (so `flowdrafter check` can
+    list these problems next to field errors); in a raw dict, whatever is malformed is skipped, not guessed.
+    """
     problems: list[str] = []
-    kinds: dict[str, EntityKind] = {}
-    for e in sb.entities:
-        if e.id in kinds:
-            problems.append(f"entity {e.id}: duplicate entity id")
-        kinds[e.id] = e.kind
+    entities = _get(sb, "entities")
+    entities = entities if isinstance(entities, list) else []
+    kinds: dict[str, str | None] = {}  # id -> "foreground" / "background" / None when the kind is invalid
+    entities_ok = True
+    for e in entities:
+        eid = _get(e, "id")
+        if not isinstance(eid, str):
+            entities_ok = False  # an entity without a usable id: references to it cannot be judged
+            continue
+        if eid in kinds:
+            problems.append(f"entity {eid}: duplicate entity id")
+        kind = _enum_value(_get(e, "kind"))
+        kinds[eid] = kind if kind in ("foreground", "background") else None
+    scenes = _get(sb, "scenes")
+    scenes = scenes if isinstance(scenes, list) else []
     seen_scenes: set[str] = set()
-    for s in sb.scenes:
-        where = f"scene {s.id}"
-        if s.id in seen_scenes:
-            problems.append(f"{where}: duplicate scene id")
-        seen_scenes.add(s.id)
-        if s.background is not None:
-            kind = kinds.get(s.background)
-            if kind is None:
-                problems.append(f"{where}: background '{s.background}' is not an entity")
-            elif kind is not EntityKind.background:
-                problems.append(f"{where}: background '{s.background}' is a foreground entity")
-        for note in s.frames:
-            if note.frame >= s.num_frames:
-                problems.append(
-                    f"{where}, frame {note.frame}: description is outside the scene (frames 0-{s.num_frames - 1})"
-                )
+    for s in scenes:
+        sid = _get(s, "id")
+        where = f"scene {sid}" if isinstance(sid, (str, int)) else "scene"
+        if isinstance(sid, str):
+            if sid in seen_scenes:
+                problems.append(f"{where}: duplicate scene id")
+            seen_scenes.add(sid)
+        n = _frame_count(s)
+        background = _get(s, "background")
+        if isinstance(background, str) and entities_ok:
+            if background not in kinds:
+                problems.append(f"{where}: background '{background}' is not an entity")
+            elif kinds[background] == "foreground":
+                problems.append(f"{where}: background '{background}' is a foreground entity")
+        for note in _list(s, "frames"):
+            frame = _get(note, "frame")
+            if n is not None and _is_int(frame) and frame >= n:
+                problems.append(f"{where}, frame {frame}: description is outside the scene (frames 0-{n - 1})")
         seen_tracks: set[str] = set()
-        for t in s.tracks:
-            tw = f"{where}, track {t.entity}"
-            if t.entity in seen_tracks:
+        for t in _list(s, "tracks"):
+            entity = _get(t, "entity")
+            if not isinstance(entity, str):
+                continue
+            tw = f"{where}, track {entity}"
+            if entity in seen_tracks:
                 problems.append(f"{tw}: duplicate track for this entity")
-            seen_tracks.add(t.entity)
-            kind = kinds.get(t.entity)
-            if kind is None:
-                problems.append(f"{tw}: unknown entity '{t.entity}'")
-            elif kind is not EntityKind.foreground:
-                problems.append(f"{tw}: '{t.entity}' is a background entity; only foreground entities have boxes")
-            for kf in t.keyframes:
-                if kf.frame >= s.num_frames:
-                    problems.append(
-                        f"{tw}, frame {kf.frame}: keyframe is outside the scene (frames 0-{s.num_frames - 1})"
-                    )
-    for a, b in zip(sb.scenes, sb.scenes[1:]):
-        tr = a.transition
-        if tr.kind is TransitionKind.crossfade and tr.frames > min(a.num_frames, b.num_frames):
-            problems.append(
-                f"scene {a.id}: crossfade of {tr.frames} frames is longer than scene "
-                f"{a.id if a.num_frames <= b.num_frames else b.id}"
-            )
-    if sb.scenes and sb.scenes[-1].transition.frames > sb.scenes[-1].num_frames:
-        problems.append(f"scene {sb.scenes[-1].id}: transition is longer than the scene")
+            seen_tracks.add(entity)
+            if entities_ok and entity not in kinds:
+                problems.append(f"{tw}: unknown entity '{entity}'")
+            elif kinds.get(entity) == "background":
+                problems.append(f"{tw}: '{entity}' is a background entity; only foreground entities have boxes")
+            for kf in _list(t, "keyframes"):
+                frame = _get(kf, "frame")
+                if n is not None and _is_int(frame) and frame >= n:
+                    problems.append(f"{tw}, frame {frame}: keyframe is outside the scene (frames 0-{n - 1})")
+    problems += _transition_problems(scenes)
     return problems
+
+
+def _transition_problems(scenes: list[Any]) -> list[str]:
+    """A transition joins the end of one scene to the start of the next and must fit inside both; a scene's
+    incoming and outgoing crossfades must not overlap each other. The last scene's transition is its ending."""
+    problems: list[str] = []
+    incoming = 0
+    for i, a in enumerate(scenes):
+        b = scenes[i + 1] if i + 1 < len(scenes) else None
+        tr = _get(a, "transition")
+        kind, frames, n = _enum_value(_get(tr, "kind")), _get(tr, "frames"), _frame_count(a)
+        if kind in (None, "cut") or not _is_int(frames) or n is None:
+            incoming = 0
+            continue
+        if b is None:
+            if frames > n:
+                problems.append(f"scene {_get(a, 'id')}: {kind} of {frames} frames is longer than the scene ({n} frames)")
+            continue
+        m = _frame_count(b)
+        if m is not None and frames > min(n, m):
+            shorter = a if n <= m else b
+            problems.append(
+                f"scene {_get(a, 'id')}: {kind} of {frames} frames is longer than scene {_get(shorter, 'id')} "
+                f"({min(n, m)} frames)"
+            )
+        elif kind == "crossfade" and incoming + frames > n:
+            problems.append(
+                f"scene {_get(a, 'id')}: its crossfades in ({incoming} frames) and out ({frames} frames) overlap; "
+                f"together they must fit in its {n} frames"
+            )
+        incoming = frames if kind == "crossfade" else 0
+    return problems
+
+
+def _get(obj: Any, name: str) -> Any:
+    if isinstance(obj, dict):
+        return obj.get(name)
+    return getattr(obj, name, None) if isinstance(obj, BaseModel) else None
+
+
+def _list(obj: Any, name: str) -> list[Any]:
+    value = _get(obj, name)
+    return value if isinstance(value, list) else []
+
+
+def _enum_value(v: Any) -> Any:
+    return v.value if isinstance(v, Enum) else v
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _frame_count(scene: Any) -> int | None:
+    n = _get(scene, "num_frames")
+    if n is None and isinstance(scene, dict) and "num_frames" not in scene:
+        n = Scene.model_fields["num_frames"].default
+    return n if _is_int(n) and 1 <= n <= MAX_FRAMES_PER_SCENE else None
 
 
 # -- turning input into a storyboard ------------------------------------------------------------------
 
 
+_COLLECTIONS = {  # list field -> (label, the item field that names it)
+    "scenes": ("scene", "id"),
+    "entities": ("entity", "id"),
+    "tracks": ("track", "entity"),
+    "keyframes": ("frame", "frame"),
+    "frames": ("frame", "frame"),
+}
+
+
 def describe_location(data: Any, loc: tuple[Any, ...]) -> str:
-    """Turn a pydantic location into words a person can find in the file: ids and frames, not indices."""
-    words: list[str] = []
+    """Turn a pydantic location into words a person can find in the file: ids and frames, not indices.
+
+    Places come first, then the field: ``("scenes", 1, "tracks", 0, "keyframes", 2, "box")`` in a document
+    becomes ``scene s2, track kitten, frame 8: box``; nested fields are dotted (``scene s1: camera.motion``).
+    """
+    places: list[str] = []
+    fields: list[str] = []
     node = data
     i = 0
     while i < len(loc):
         key = loc[i]
         nxt = loc[i + 1] if i + 1 < len(loc) else None
         child = _child(node, key)
-        if key in ("scenes", "entities", "tracks", "keyframes", "frames") and isinstance(nxt, int):
+        if key in _COLLECTIONS and isinstance(nxt, int) and not fields:
             item = _child(child, nxt)
-            words.append(_item_name(key, item, nxt))
+            places.append(_item_name(key, item, nxt))
             node = item
             i += 2
             continue
-        words.append(str(key))
+        if isinstance(key, int):
+            fields.append(f"#{key + 1}")
+        else:
+            fields.append(("." if fields else "") + str(key))
         node = child
         i += 1
-    return ", ".join(words)
+    field = "".join(f" {f}" if f.startswith("#") else f for f in fields)
+    return ", ".join(places) + (": " if places and field else "") + field
 
 
 def _child(node: Any, key: Any) -> Any:
@@ -330,35 +443,105 @@ def _child(node: Any, key: Any) -> Any:
 
 
 def _item_name(collection: str, item: Any, index: int) -> str:
-    label = {"scenes": "scene", "entities": "entity", "tracks": "track", "keyframes": "frame", "frames": "frame"}[
-        collection
-    ]
-    field = {"scenes": "id", "entities": "id", "tracks": "entity", "keyframes": "frame", "frames": "frame"}[collection]
+    label, field = _COLLECTIONS[collection]
     value = item.get(field) if isinstance(item, dict) else None
     if isinstance(value, (str, int)) and not isinstance(value, bool) and str(value).strip():
         return f"{label} {value}"
     return f"{label} #{index + 1}"
 
 
+def _show(v: Any) -> str:
+    """A short rendering of a bad value, in JSON terms (the file's language, not Python's)."""
+    if isinstance(v, dict):
+        return "an object"
+    if isinstance(v, (list, tuple)):
+        return f"a list of {len(v)}"
+    if isinstance(v, float) and not math.isfinite(v):
+        return str(v)
+    try:
+        text = json.dumps(v, ensure_ascii=False)
+    except (TypeError, ValueError):
+        text = repr(v)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _choices(expected: str) -> str:
+    return expected.replace("'", "").replace(" or ", ", ")
+
+
+def error_message(e: dict[str, Any]) -> str:
+    """One pydantic error -> the words a person reads after its location."""
+    kind, ctx, value = e["type"], e.get("ctx") or {}, e.get("input")
+    loc = tuple(e["loc"])
+    got = f", got {_show(value)}"
+    if kind in ("value_error", "assertion_error"):
+        return str(e["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    if kind == "missing":
+        return "required field is missing"
+    if kind == "extra_forbidden":
+        return "unknown field"
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"must be a finite number{got}"
+    if kind in ("int_type", "int_parsing", "int_from_float", "int_parsing_size"):
+        return f"must be a whole number{got}"
+    if kind in ("float_type", "float_parsing", "finite_number"):
+        return f"must be a number{got}"
+    if kind in ("string_type", "string_unicode"):
+        return f"must be text{got}"
+    if kind in ("bool_type", "bool_parsing"):
+        return f"must be true or false{got}"
+    if kind in ("list_type", "tuple_type"):
+        return f"must be a list{got}"
+    if kind in ("dict_type", "model_type", "model_attributes_type"):
+        return f"must be an object {{...}}{got}"
+    if kind in ("enum", "literal_error"):
+        return f"must be one of {_choices(str(ctx.get('expected', '')))}{got}"
+    if kind == "greater_than_equal":
+        return f"must be at least {ctx.get('ge')}{got}"
+    if kind == "less_than_equal":
+        return f"must be at most {ctx.get('le')}{got}"
+    if kind == "greater_than":
+        return f"must be more than {ctx.get('gt')}{got}"
+    if kind == "less_than":
+        return f"must be less than {ctx.get('lt')}{got}"
+    if kind == "multiple_of":
+        return f"must be a multiple of {ctx.get('multiple_of')}{got}"
+    if kind == "string_too_short":
+        return "must not be empty" if ctx.get("min_length") == 1 else f"needs at least {ctx.get('min_length')} characters"
+    if kind == "string_too_long":
+        return f"is too long ({len(value)} characters; at most {ctx.get('max_length')})"
+    if kind == "string_pattern_mismatch" and loc and loc[-1] == "id":
+        return (
+            f"{_show(value)} is not a valid id: use lowercase letters, digits, '-' and '_', "
+            "starting with a letter or digit, at most 64 characters"
+        )
+    if kind == "too_short":
+        if loc == ("scenes",):
+            return "a storyboard needs at least one scene"
+        if loc and loc[-1] == "keyframes":
+            return "a track needs at least one keyframe"
+        return f"needs at least {ctx.get('min_length')} item(s)"
+    if kind == "too_long":
+        return f"has {ctx.get('actual_length')} items; at most {ctx.get('max_length')} are allowed"
+    return str(e["msg"]).replace("Input should be", "must be")
+
+
 def validation_problems(err: ValidationError, data: Any) -> list[str]:
+    """Every error of a failed validation as ``place: field: message`` lines, in document order."""
     problems: list[str] = []
     for e in err.errors():
-        msg = e["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
-        loc = tuple(e["loc"])
-        if e["type"] == "extra_forbidden":
-            msg = "unknown field"
-        elif e["type"] == "missing":
-            msg = "required field is missing"
-        elif e["type"] == "too_short" and loc and loc[-1] == "scenes":
-            msg = "a storyboard needs at least one scene"
-        where = describe_location(data, loc)
-        for line in msg.split("\n"):
+        where = describe_location(data, tuple(e["loc"]))
+        for line in error_message(e).split("\n"):
             problems.append(f"{where}: {line}" if where else line)
     return problems
 
 
 def parse_storyboard(data: Any, source: str | None = None) -> Storyboard:
-    """Validate a dict at the current schema version (use `core.upgrade.load_storyboard` for files)."""
+    """Validate a dict at the current schema version (use `core.upgrade.load_storyboard` for files).
+
+    On failure the `StoryboardError` lists every problem: field errors, and also the cross-reference
+    problems that pydantic would only check once every field is valid.
+    """
     if not isinstance(data, dict):
         raise StoryboardError([f"a storyboard is a JSON object, got {type(data).__name__}"], source)
     if not data:
@@ -366,7 +549,10 @@ def parse_storyboard(data: Any, source: str | None = None) -> Storyboard:
     try:
         return Storyboard.model_validate(data)
     except ValidationError as err:
-        raise StoryboardError(validation_problems(err, data), source) from None
+        problems = validation_problems(err, data)
+        if any(e["loc"] for e in err.errors()):  # field errors: the whole-document check did not run
+            problems += [p for p in integrity_problems(data) if p not in problems]
+        raise StoryboardError(problems, source) from None
 
 
 def json_schema() -> dict[str, Any]:

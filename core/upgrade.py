@@ -7,6 +7,7 @@ Version 0 was the pre-release draft format (camera as a bare string plus `camera
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any, Callable
 
 from .errors import StoryboardError
@@ -17,8 +18,11 @@ def _v0_to_v1(doc: dict[str, Any]) -> dict[str, Any]:
     doc = dict(doc)
     if "frame_rate" in doc:
         doc["fps"] = doc.pop("frame_rate")
+    if not isinstance(doc.get("scenes"), list):
+        doc["schema_version"] = 1
+        return doc  # nothing to upgrade; validation will say what is wrong with it
     scenes = []
-    for scene in doc.get("scenes") or []:
+    for scene in doc["scenes"]:
         if not isinstance(scene, dict):
             scenes.append(scene)
             continue
@@ -26,11 +30,14 @@ def _v0_to_v1(doc: dict[str, Any]) -> dict[str, Any]:
         camera = scene.get("camera")
         if isinstance(camera, str):
             scene["camera"] = {"motion": camera, "strength": scene.pop("camera_strength", 0.5)}
+        if not isinstance(scene.get("tracks"), list):
+            scenes.append(scene)
+            continue
         tracks = []
-        for track in scene.get("tracks") or []:
-            if isinstance(track, dict):
+        for track in scene["tracks"]:
+            if isinstance(track, dict) and isinstance(track.get("keyframes"), list):
                 track = dict(track)
-                track["keyframes"] = [_xywh_keyframe(k) for k in track.get("keyframes") or []]
+                track["keyframes"] = [_xywh_keyframe(k) for k in track["keyframes"]]
             tracks.append(track)
         scene["tracks"] = tracks
         scenes.append(scene)
@@ -58,7 +65,7 @@ def upgrade(doc: dict[str, Any], source: str | None = None) -> dict[str, Any]:
         raise StoryboardError(["schema_version is missing (this file is not a FlowDrafter storyboard?)"], source)
     version = doc["schema_version"]
     if isinstance(version, bool) or not isinstance(version, int):
-        raise StoryboardError([f"schema_version must be a whole number, got {version!r}"], source)
+        raise StoryboardError([f"schema_version must be a whole number, got {json.dumps(version, default=str)}"], source)
     if version > SCHEMA_VERSION:
         raise StoryboardError(
             [
@@ -69,7 +76,9 @@ def upgrade(doc: dict[str, Any], source: str | None = None) -> dict[str, Any]:
         )
     if version < min(UPGRADES, default=SCHEMA_VERSION):
         raise StoryboardError([f"schema_version {version} is unknown"], source)
-    doc = copy.deepcopy(doc)
+    if version == SCHEMA_VERSION:
+        return doc
+    doc = copy.deepcopy(doc)  # upgrade functions may reshape nested parts; the caller's dict stays as it was
     while doc["schema_version"] < SCHEMA_VERSION:
         doc = UPGRADES[doc["schema_version"]](doc)
     return doc
