@@ -1,0 +1,66 @@
+"""Camera motion through AnimateDiff motion LoRAs: the scene's camera move picks the LoRA, its strength the weight.
+
+The `guoyww/animatediff-motion-lora-*` repos (one per move) were trained on the v1-5-2 motion adapter; the
+repo (or local folder) is `settings.motion_lora_repo_prefix + suffix`. Each LoRA is loaded once per pipeline
+under its own adapter name and then only switched on or off, so consecutive scenes with different camera
+moves don't reload weights. The pipeline's LoRAs are ours: only camera LoRAs are ever loaded. A static camera (or strength 0) runs with every motion LoRA off.
+"""
+
+from __future__ import annotations
+
+from core.errors import ModelUnavailableError
+from core.settings import Settings
+from core.storyboard import Camera, CameraMotion
+
+LORA_SUFFIXES: dict[CameraMotion, str] = {
+    CameraMotion.zoom_in: "zoom-in",
+    CameraMotion.zoom_out: "zoom-out",
+    CameraMotion.pan_left: "pan-left",
+    CameraMotion.pan_right: "pan-right",
+    CameraMotion.tilt_up: "tilt-up",
+    CameraMotion.tilt_down: "tilt-down",
+}
+
+ADAPTER_PREFIX = "camera-"
+
+
+def motion_lora_choice(camera: Camera, settings: Settings) -> tuple[str, str, float] | None:
+    """(repo id or folder, adapter name, weight) for a camera, or None when the camera does not move."""
+    suffix = LORA_SUFFIXES.get(camera.motion)
+    if suffix is None or camera.strength <= 0.0:
+        return None
+    return f"{settings.motion_lora_repo_prefix}{suffix}", f"{ADAPTER_PREFIX}{suffix}", float(camera.strength)
+
+
+def loaded_motion_loras(pipe) -> list[str]:
+    return [n for n in pipe.get_list_adapters().get("unet", []) if n.startswith(ADAPTER_PREFIX)]
+
+
+def apply_camera_motion(pipe, camera: Camera, settings: Settings) -> tuple[str, float] | None:
+    """Activate exactly the motion LoRA this camera needs (loading it on first use) at its weight.
+
+    Returns (adapter name, weight), or None when every LoRA is off (static camera).
+    """
+    choice = motion_lora_choice(camera, settings)
+    if choice is None:
+        if loaded_motion_loras(pipe):
+            pipe.disable_lora()
+        return None
+    repo, name, weight = choice
+    if name not in loaded_motion_loras(pipe):
+        try:
+            pipe.load_lora_weights(repo, adapter_name=name, use_safetensors=True)
+        except (OSError, ValueError, KeyError) as err:
+            raise ModelUnavailableError(
+                f"camera motion LoRA for {camera.motion.value} could not be loaded from '{repo}' ({_short(err)}); "
+                "set FLOWDRAFTER_MOTION_LORA_REPO_PREFIX to a folder prefix holding "
+                f"'{LORA_SUFFIXES[camera.motion]}' LoRAs"
+            ) from None
+    pipe.enable_lora()
+    pipe.set_adapters([name], adapter_weights=[weight])
+    return name, weight
+
+
+def _short(err: Exception) -> str:
+    text = str(err).strip().splitlines()
+    return text[0][:200] if text else type(err).__name__

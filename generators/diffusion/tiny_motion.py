@@ -1,0 +1,80 @@
+"""Tiny random-weight AnimateDiff parts for tests and `flowdrafter selftest`: a MotionAdapter that fits the
+tiny SD-1.5 UNet, and camera-motion LoRAs for it, saved as safetensors and loaded through the same
+`from_pretrained` / `load_lora_weights` calls as the real `guoyww/` checkpoints.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from .motion_lora import LORA_SUFFIXES
+
+TINY_CONTEXT = 16  # frames the tiny motion module attends over (its positional table is twice that)
+
+
+def build_tiny_motion_adapter(out_dir: Path, t2i_dir: Path, *, seed: int = 0) -> Path:
+    """A MotionAdapter matching the UNet saved in `t2i_dir/unet` (same block widths and layers)."""
+    from diffusers import MotionAdapter
+
+    unet_cfg = json.loads((Path(t2i_dir) / "unet" / "config.json").read_text())
+    channels = tuple(unet_cfg["block_out_channels"])
+    groups = int(unet_cfg.get("norm_num_groups") or 32)
+    heads = 2 if all(c % 2 == 0 for c in channels) else 1
+    torch.manual_seed(seed)
+    adapter = MotionAdapter(
+        block_out_channels=channels,
+        motion_layers_per_block=unet_cfg["layers_per_block"],
+        motion_norm_num_groups=groups,
+        motion_num_attention_heads=heads,
+        motion_max_seq_length=2 * TINY_CONTEXT,
+        use_motion_mid_block=True,
+    )
+    out_dir = Path(out_dir)
+    adapter.save_pretrained(out_dir, safe_serialization=True)
+    return out_dir
+
+
+def build_tiny_motion_lora(out_dir: Path, unet, *, seed: int = 0, rank: int = 2) -> Path:
+    """A random LoRA on the motion modules' attention of `unet` (a UNetMotionModel), saved like the
+    `guoyww/animatediff-motion-lora-*` repos. `unet` is left without the adapter."""
+    from diffusers import AnimateDiffPipeline
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict
+
+    config = LoraConfig(
+        r=rank,
+        lora_alpha=rank,
+        init_lora_weights=False,  # random A and B: the LoRA really changes the output
+        target_modules=r".*motion_modules.*\.(to_q|to_k|to_v|to_out\.0)",
+    )
+    name = f"tiny-{seed}"
+    torch.manual_seed(seed)
+    unet.add_adapter(config, adapter_name=name)
+    try:
+        layers = get_peft_model_state_dict(unet, adapter_name=name)
+        layers = {k: v * 10.0 for k, v in layers.items() if ".lora_B." in k} | {
+            k: v for k, v in layers.items() if ".lora_B." not in k
+        }  # strong enough that one LoRA visibly moves a tiny model's output
+        AnimateDiffPipeline.save_lora_weights(out_dir, unet_lora_layers=layers, safe_serialization=True)
+    finally:
+        unet.delete_adapters(name)
+    return Path(out_dir)
+
+
+def build_tiny_motion(root: Path, t2i_dir: Path) -> dict[str, str]:
+    """Adapter plus one LoRA per camera motion under `root`; returns the Settings overrides for them."""
+    from diffusers import MotionAdapter, UNet2DConditionModel, UNetMotionModel
+
+    root = Path(root)
+    adapter_dir = build_tiny_motion_adapter(root / "motion-adapter", t2i_dir)
+    unet = UNetMotionModel.from_unet2d(
+        UNet2DConditionModel.from_pretrained(Path(t2i_dir), subfolder="unet", use_safetensors=True),
+        MotionAdapter.from_pretrained(adapter_dir, use_safetensors=True),
+    )
+    prefix = root / "motion-lora-"
+    for i, suffix in enumerate(sorted(set(LORA_SUFFIXES.values()))):
+        build_tiny_motion_lora(Path(f"{prefix}{suffix}"), unet, seed=100 + i)
+    return {"motion_adapter": str(adapter_dir), "motion_lora_repo_prefix": str(prefix)}
