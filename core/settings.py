@@ -100,20 +100,40 @@ class Settings(BaseSettings):
 
 
 def load_settings(**overrides: Any) -> Settings:
-    """Settings from env and config file, with explicit overrides (CLI flags) on top."""
+    """Settings from env and config file, with explicit overrides (CLI flags) on top.
+
+    Any bad value, malformed or unreadable config file, or unknown key in it is one `FlowDrafterError`
+    that names the setting and where it came from.
+    """
     path = _config_file()
     if path is not None and not path.is_file():
         raise FlowDrafterError(f"config file {path} does not exist (set by FLOWDRAFTER_CONFIG)")
+    overrides = {k: v for k, v in overrides.items() if v is not None}
     try:
-        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+        if path is not None:
+            unknown = sorted(set(_read_toml(path)) - set(Settings.model_fields))
+            if unknown:
+                raise FlowDrafterError(f"config file {path}: unknown setting{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}")
+        return Settings(**overrides)
     except ValidationError as err:
+        from .storyboard import error_message
+
         first = err.errors()[0]
         field = ".".join(str(p) for p in first["loc"])
-        raise FlowDrafterError(
-            f"setting {field} (FLOWDRAFTER_{field.upper()}): {first['msg']}"
-        ) from None
+        env = f"FLOWDRAFTER_{field.upper()}"
+        origin = "given" if field in overrides else env if env in os.environ else f"in {path}" if path else env
+        raise FlowDrafterError(f"setting {field} ({origin}): {error_message(first)}") from None
     except (OSError, ValueError) as err:  # unreadable or malformed TOML
-        raise FlowDrafterError(f"config file {path}: {err}") from None
+        raise FlowDrafterError(f"config file {path}: {getattr(err, 'strerror', None) or err}") from None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        import tomli as tomllib  # type: ignore[no-redef]
+    with open(path, "rb") as f:
+        return tomllib.load(f)
 
 
 @lru_cache(maxsize=1)
