@@ -6,7 +6,9 @@ and an invalid edit raises a `StoryboardError` that says why, leaving the origin
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from enum import Enum
 from typing import Any
 
 from pydantic import ValidationError
@@ -17,6 +19,7 @@ from .storyboard import (
     Box,
     Camera,
     CameraMotion,
+    Easing,
     Entity,
     EntityKind,
     FrameNote,
@@ -29,23 +32,41 @@ from .storyboard import (
     TransitionKind,
     check_box,
     parse_storyboard,
+    error_message,
     slugify,
 )
 
 
 def _edit(sb: Storyboard, change: Callable[[Storyboard], None], where: str = "") -> Storyboard:
-    """Apply `change` to a deep copy and validate the result as a whole; `sb` is never modified."""
+    """Apply `change` to a deep copy and validate the result as a whole; `sb` is never modified.
+
+    Problems read like a loaded file's: ``scene s1: camera.strength: must be at most 1.0, got 2``.
+    """
     draft = sb.model_copy(deep=True)
     try:
         change(draft)
     except ValidationError as err:  # building a sub-object (Camera, Keyframe, ...) failed
-        first = err.errors()[0]
-        field = ".".join(str(p) for p in first["loc"])
-        msg = first["msg"].removeprefix("Value error, ")
-        raise StoryboardError([f"{where}{', ' + field if field else ''}: {msg}".lstrip(", ")]) from None
-    except ValueError as err:  # a bad enum value
-        raise StoryboardError([f"{where}: {err}" if where else str(err)]) from None
-    return parse_storyboard(draft.model_dump(mode="json"))
+        raise StoryboardError([_problem(where, e) for e in err.errors()]) from None
+    # fields set by assignment are not validated yet; the warnings-free dump hands them to full validation
+    return parse_storyboard(draft.model_dump(mode="json", warnings=False))
+
+
+def _problem(where: str, error: Any) -> str:
+    """`where` is a place (``scene s1``) or a place and a field (``scene s1: camera``); the error's own
+    field path continues it: ``scene s1: camera.strength: must be at most 1.0, got 2``."""
+    field = ".".join(str(p) for p in error["loc"])
+    if field and where:
+        field = f"{where}{'.' if ': ' in where else ': '}{field}"
+    return f"{field or where}: {error_message(error)}" if field or where else error_message(error)
+
+
+def _choice(enum: type[Enum], value: Any, what: str) -> Any:
+    """An enum member from its value, or a StoryboardError listing the choices."""
+    try:
+        return enum(value)
+    except ValueError:
+        choices = ", ".join(m.value for m in enum)
+        raise StoryboardError([f"{what}: must be one of {choices}, got {json.dumps(value, default=str)}"]) from None
 
 
 def _scene(sb: Storyboard, scene_id: str) -> Scene:
@@ -88,7 +109,7 @@ def add_scene(sb: Storyboard, *, after: str | None = None, event: str = "a new s
         }
         d.scenes.insert(index, Scene.model_validate({**defaults, **fields}))
 
-    return _edit(sb, change)
+    return _edit(sb, change, "new scene")
 
 
 def remove_scene(sb: Storyboard, scene_id: str) -> Storyboard:
@@ -133,13 +154,13 @@ def update_scene(sb: Storyboard, scene_id: str, **fields: Any) -> Storyboard:
         raise StoryboardError([f"scene {scene_id}: cannot set {', '.join(sorted(unknown))} here"])
 
     def change(d: Storyboard) -> None:
-        scene = _scene(d, scene_id)
-        for key, value in fields.items():
-            setattr(scene, key, value)
-        if "num_frames" in fields and isinstance(scene.num_frames, int) and scene.num_frames >= 1:
+        index = d.scene_index(scene_id)
+        scene = Scene.model_validate({**d.scenes[index].model_dump(), **fields})  # coerces, e.g. 12.0 -> 12
+        if "num_frames" in fields:
             _trim(scene)
+        d.scenes[index] = scene
 
-    return _edit(sb, change)
+    return _edit(sb, change, f"scene {scene_id}")
 
 
 def _trim(scene: Scene) -> None:
@@ -159,25 +180,26 @@ def set_camera(sb: Storyboard, scene_id: str, motion: CameraMotion | str, streng
     def change(d: Storyboard) -> None:
         scene = _scene(d, scene_id)
         scene.camera = Camera(
-            motion=CameraMotion(motion), strength=scene.camera.strength if strength is None else strength
+            motion=_choice(CameraMotion, motion, f"scene {scene_id}: camera.motion"),
+            strength=scene.camera.strength if strength is None else strength,
         )
 
-    return _edit(sb, change, f"scene {scene_id}, camera")
+    return _edit(sb, change, f"scene {scene_id}: camera")
 
 
 def set_background_motion(sb: Storyboard, scene_id: str, dx: float, dy: float) -> Storyboard:
     def change(d: Storyboard) -> None:
         _scene(d, scene_id).background_motion = BackgroundMotion(dx=dx, dy=dy)
 
-    return _edit(sb, change, f"scene {scene_id}, background_motion")
+    return _edit(sb, change, f"scene {scene_id}: background_motion")
 
 
 def set_transition(sb: Storyboard, scene_id: str, kind: TransitionKind | str, frames: int = 0) -> Storyboard:
     def change(d: Storyboard) -> None:
-        k = TransitionKind(kind)
+        k = _choice(TransitionKind, kind, f"scene {scene_id}: transition.kind")
         _scene(d, scene_id).transition = Transition(kind=k, frames=0 if k is TransitionKind.cut else frames)
 
-    return _edit(sb, change, f"scene {scene_id}, transition")
+    return _edit(sb, change, f"scene {scene_id}: transition")
 
 
 def set_frame_description(sb: Storyboard, scene_id: str, frame: int, description: str) -> Storyboard:
@@ -203,7 +225,8 @@ def add_entity(
     new_id = entity_id or slugify(name, {e.id for e in sb.entities}, fallback="entity")
 
     def change(d: Storyboard) -> None:
-        d.entities.append(Entity(id=new_id, name=name.strip() or new_id, kind=EntityKind(kind), description=description))
+        kind_ = _choice(EntityKind, kind, f"entity {new_id}: kind")
+        d.entities.append(Entity(id=new_id, name=name.strip() or new_id, kind=kind_, description=description))
 
     return _edit(sb, change, f"entity {new_id}"), new_id
 
@@ -216,10 +239,9 @@ def update_entity(sb: Storyboard, entity_id: str, **fields: Any) -> Storyboard:
 
     def change(d: Storyboard) -> None:
         entity = _entity(d, entity_id)
-        for key, value in fields.items():
-            setattr(entity, key, value)
+        d.entities[d.entities.index(entity)] = Entity.model_validate({**entity.model_dump(), **fields})
 
-    return _edit(sb, change)
+    return _edit(sb, change, f"entity {entity_id}")
 
 
 def set_reference(sb: Storyboard, entity_id: str, reference: Reference | None) -> Storyboard:
@@ -298,7 +320,7 @@ def set_easing(sb: Storyboard, scene_id: str, entity_id: str, easing: str) -> St
         track = _scene(d, scene_id).track(entity_id)
         if track is None:
             raise StoryboardError([f"scene {scene_id}: entity {entity_id} has no track"])
-        track.easing = easing  # validated below
+        track.easing = _choice(Easing, easing, f"scene {scene_id}, track {entity_id}: easing")
 
     return _edit(sb, change)
 

@@ -29,7 +29,9 @@ def copy_example(name: str, dest: Path | str) -> Project:
     """Copy an example into `dest` (which must not exist or be empty) and return it as a project."""
     src = example_path(name)
     dest = Path(dest).expanduser().absolute()
-    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
+    if dest.exists() and not dest.is_dir():
+        raise ProjectError(f"{dest} exists and is not a folder; choose a new folder")
+    if dest.exists() and any(dest.iterdir()):
         raise ProjectError(f"{dest} is not empty; choose a new folder")
     try:
         shutil.copytree(src, dest, dirs_exist_ok=True, ignore=shutil.ignore_patterns("renders", "exports", ".history", "*.py"))

@@ -45,13 +45,17 @@ def read_source(source: Path | str | bytes, max_bytes: int, name: str | None = N
         if not path.is_file():
             raise AssetError(f"{path} is not a file")
         if size > max_bytes:
-            raise AssetError(f"{label} is {size / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.0f} MB")
+            raise AssetError(f"{label} is {_mb(size)}; the limit is {_mb(max_bytes)}")
         data = path.read_bytes()
     if len(data) > max_bytes:
-        raise AssetError(f"{label} is {len(data) / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.0f} MB")
+        raise AssetError(f"{label} is {_mb(len(data))}; the limit is {_mb(max_bytes)}")
     if not data:
         raise AssetError(f"{label} is empty")
     return data, label
+
+
+def _mb(n: int) -> str:
+    return f"{n / 2**20:.1f} MB".replace(".0 MB", " MB")
 
 
 def decode_image(data: bytes, label: str, max_pixels: int) -> Image.Image:
@@ -92,14 +96,14 @@ def decode_image(data: bytes, label: str, max_pixels: int) -> Image.Image:
 def to_8bit(img: Image.Image) -> Image.Image:
     """Any Pillow mode (CMYK, 16-bit, palette, LA, ...) -> RGB, or RGBA when it has transparency."""
     mode = img.mode
-    if mode in ("RGB", "RGBA"):
+    if mode == "RGBA" or (mode == "RGB" and "transparency" not in img.info):
         return img
     if mode.startswith("I") or mode == "F":  # 16/32-bit greyscale: scale to 8 bits, don't clip
         arr = np.asarray(img, dtype=np.float64)
         top = 65535.0 if mode.startswith("I;16") or arr.max(initial=0) > 255 else 255.0
         arr = np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
         return Image.fromarray(arr, "L").convert("RGB")
-    if mode == "P" and "transparency" in img.info:
+    if mode in ("P", "L", "RGB") and "transparency" in img.info:  # a palette or colour-key transparency
         return img.convert("RGBA")
     if mode in ("LA", "PA", "RGBa", "La"):
         return img.convert("RGBA")

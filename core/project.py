@@ -103,6 +103,8 @@ class Project:
             return json.loads(text)
         except json.JSONDecodeError as err:
             raise StoryboardError([f"malformed JSON at line {err.lineno} column {err.colno}: {err.msg}"], str(path)) from None
+        except RecursionError:
+            raise StoryboardError(["malformed JSON: nested too deeply"], str(path)) from None
 
     def load(self) -> Storyboard:
         return load_storyboard(self.read_json(), str(self.storyboard_path))
@@ -127,7 +129,9 @@ class Project:
 
     def _archive(self, text: str, keep: int) -> None:
         self.history_dir.mkdir(exist_ok=True)
-        stamp = time.strftime("%Y%m%dT%H%M%S") + f"-{time.time_ns() % 1_000_000_000:09d}"
+        now = time.time_ns()  # one reading, UTC: names sort in save order across seconds and DST changes
+        secs, nanos = divmod(now, 1_000_000_000)
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(secs)) + f"-{nanos:09d}"
         atomic_write_text(self.history_dir / f"storyboard-{stamp}.json", text)
         versions = self.history()
         for old in versions[:-keep] if keep else versions:
@@ -165,16 +169,23 @@ class Project:
         """Problems with the reference images a storyboard names: missing, or leaving the project."""
         problems = []
         for e in storyboard.entities:
-            if e.reference is None:
-                continue
-            try:
-                path = self.resolve_asset(e.reference.image)
-            except AssetError as err:
-                problems.append(f"entity {e.id}, reference: {err}")
-                continue
-            if not path.is_file():
-                problems.append(f"entity {e.id}, reference: {e.reference.image} does not exist")
+            if e.reference is not None:
+                problem = self.asset_problem(e.reference.image)
+                if problem:
+                    problems.append(f"entity {e.id}: reference.image: {problem}")
         return problems
+
+    def asset_problem(self, rel: str) -> str | None:
+        """Why the asset at `rel` is unusable (leaves the project, missing, not a file), or None if it is fine."""
+        try:
+            path = self.resolve_asset(rel)
+        except AssetError as err:
+            return str(err)
+        if not path.exists():
+            return f"{rel} does not exist"
+        if not path.is_file():
+            return f"{rel} is not a file"
+        return None
 
 
 def is_project(path: Path | str) -> bool:

@@ -11,6 +11,7 @@ from core.errors import StoryboardError
 from core.examples import DEFAULT_EXAMPLE, copy_example, list_examples
 from core.project import Project
 from core.storyboard import json_schema
+from core.timeline import timecode, total_frames
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -37,13 +38,38 @@ def cmd_new(args: argparse.Namespace) -> int:
 
 
 def check_project(path: Path) -> list[str]:
-    """Every problem in a project, as lines a person can act on. Raises ProjectError if it is not one."""
+    """Every problem in a project, as lines a person can act on. Raises ProjectError if it is not one.
+
+    An invalid document still has its reference images checked, so one run lists everything to fix.
+    """
     project = Project.open(path)
     try:
         sb = project.load()
     except StoryboardError as err:
-        return err.problems
+        return err.problems + _raw_asset_problems(project, err.problems)
     return project.missing_assets(sb)
+
+
+def _raw_asset_problems(project: Project, known: list[str]) -> list[str]:
+    """Reference-image problems of a document that did not validate (read from its raw JSON)."""
+    try:
+        data = project.read_json()
+    except StoryboardError:
+        return []
+    entities = data.get("entities") if isinstance(data, dict) else None
+    problems = []
+    for e in entities if isinstance(entities, list) else []:
+        ref = e.get("reference") if isinstance(e, dict) else None
+        image = ref.get("image") if isinstance(ref, dict) else None
+        if not isinstance(image, str) or not image:
+            continue
+        where = f"entity {e.get('id')}: reference.image: "
+        if any(p.startswith(where) for p in known):  # already reported (an absolute path, '..')
+            continue
+        problem = project.asset_problem(image)
+        if problem:
+            problems.append(where + problem)
+    return problems
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -54,8 +80,11 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(f"{len(problems)} problem{'s' if len(problems) != 1 else ''} found", file=sys.stderr)
         return 2
     sb = Project.open(args.dir).load()
-    frames = sum(s.num_frames for s in sb.scenes)
-    print(f"ok: '{sb.title}', {len(sb.scenes)} scenes, {len(sb.entities)} entities, {frames} frames at {sb.fps} fps")
+    frames = total_frames(sb)
+    print(
+        f"ok: '{sb.title}', {len(sb.scenes)} scenes, {len(sb.entities)} entities, "
+        f"{frames} frames at {sb.fps} fps ({timecode(frames, sb.fps)})"
+    )
     return 0
 
 
