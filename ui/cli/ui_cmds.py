@@ -1,0 +1,40 @@
+"""`flowdrafter ui`: open the editor in the browser (plain `flowdrafter` does the same)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from core.errors import FlowDrafterError
+from core.examples import DEFAULT_EXAMPLE, list_examples
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("ui", help="open the storyboard editor in your browser")
+    p.add_argument("dir", type=Path, nargs="?", help="a project folder (a new or empty folder gets a copy of --example)")
+    p.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1, this machine only)")
+    p.add_argument("--port", type=int, default=None, help="port (default 7860)")
+    p.add_argument("--example", default=DEFAULT_EXAMPLE, help=f"example for a new project: {', '.join(list_examples())}")
+    p.set_defaults(func=cmd_ui)
+
+
+def parse_auth(value: str | None) -> tuple[str, str] | None:
+    if not value:
+        return None
+    user, sep, password = value.partition(":")
+    if not sep or not user or not password:
+        raise FlowDrafterError("FLOWDRAFTER_UI_AUTH must be 'user:password'")
+    return user, password
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    from core.settings import get_settings
+    from ui.app import build_app, launch, start_session
+
+    settings = get_settings()
+    auth = parse_auth(settings.ui_auth)
+    session = start_session(args.dir, args.example)
+    print(f"FlowDrafter: editing {session['project']}", flush=True)
+    demo = build_app(session)
+    launch(demo, host=args.host or settings.host, port=args.port if args.port is not None else settings.port, auth=auth)
+    return 0

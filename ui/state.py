@@ -1,0 +1,89 @@
+"""Per-session editor state as plain data, and the one way a change reaches disk.
+
+A session is a dict `{"project": str | None, "storyboard": dict | None, "history": dict}`: the open project
+folder, the storyboard's `model_dump(mode="json")` and `core.history.History.to_dict()`. It lives in a
+`gr.State`, so two browser tabs never share it. Every edit goes through `commit`, which records undo
+history and saves the project atomically (autosave after every edit).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from core.errors import ProjectError
+from core.history import History
+from core.project import Project
+from core.settings import get_settings
+from core.storyboard import Storyboard, parse_storyboard
+
+Session = dict[str, Any]
+
+
+def empty_session() -> Session:
+    return {"project": None, "storyboard": None, "history": History(limit=get_settings().undo_limit).to_dict()}
+
+
+def open_session(path: Path | str) -> Session:
+    """Open a project folder; raises ProjectError / StoryboardError with a message a person can act on."""
+    project = Project.open(path)
+    sb = project.load()
+    return {
+        "project": str(project.root),
+        "storyboard": sb.model_dump(mode="json"),
+        "history": History(limit=get_settings().undo_limit).to_dict(),
+    }
+
+
+def has_project(session: Session | None) -> bool:
+    return bool(session and session.get("project") and session.get("storyboard"))
+
+
+def project(session: Session) -> Project:
+    if not has_project(session):
+        raise ProjectError("no project is open; open a project folder or create one first")
+    return Project(session["project"])
+
+
+def storyboard(session: Session) -> Storyboard:
+    if not has_project(session):
+        raise ProjectError("no project is open; open a project folder or create one first")
+    return parse_storyboard(session["storyboard"])
+
+
+def commit(session: Session, new: Storyboard) -> Session:
+    """Record the current storyboard for undo, save `new` atomically, and return the new session."""
+    old = storyboard(session)
+    if new.to_json() == old.to_json():
+        return session
+    history = History.from_dict(session["history"])
+    project(session).save(new)
+    history.record(old)
+    return {**session, "storyboard": new.model_dump(mode="json"), "history": history.to_dict()}
+
+
+def undo(session: Session) -> tuple[Session, bool]:
+    """Step back; returns the new session and whether anything changed."""
+    return _step(session, "undo")
+
+
+def redo(session: Session) -> tuple[Session, bool]:
+    return _step(session, "redo")
+
+
+def _step(session: Session, which: str) -> tuple[Session, bool]:
+    current = storyboard(session)
+    history = History.from_dict(session["history"])
+    previous = history.undo(current) if which == "undo" else history.redo(current)
+    if previous is None:
+        return session, False
+    project(session).save(previous)
+    return {**session, "storyboard": previous.model_dump(mode="json"), "history": history.to_dict()}, True
+
+
+def can_undo(session: Session | None) -> bool:
+    return bool(session and session.get("history", {}).get("undo"))
+
+
+def can_redo(session: Session | None) -> bool:
+    return bool(session and session.get("history", {}).get("redo"))
