@@ -82,6 +82,7 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=7860, ge=0, le=65535)
     max_upload_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
+    ui_auth: str | None = Field(default=None, description="'user:password' required by the editor; set it before binding beyond 127.0.0.1.")
 
     @classmethod
     def settings_customise_sources(
