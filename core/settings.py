@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     steps: int = Field(default=25, ge=1, le=200)
     guidance_scale: float = Field(default=7.5, ge=0.0, le=30.0)
 
+    # -- animatic and exports ---------------------------------------------------------------------------
+    animatic_captions: bool = Field(default=True, description="Scene title and frame description in the animatic.")
+
     # -- editor ------------------------------------------------------------------------------------------
     host: str = "127.0.0.1"
     port: int = Field(default=7860, ge=0, le=65535)

@@ -71,6 +71,8 @@ class Generator(ABC):
     version: ClassVar[str]
     description: ClassVar[str] = ""
     needs_gpu: ClassVar[bool] = False  # advisory: runs on the CPU too, only slowly
+    uses_seed: ClassVar[bool] = True  # False: the seed is left out of the cache key (deterministic output)
+    uses_style: ClassVar[bool] = True  # False: storyboard style/negative prompt are left out of the cache key
 
     def __init__(self, settings: Settings | None = None):
         self.settings = settings or get_settings()
