@@ -70,11 +70,25 @@ class Settings(BaseSettings):
     motion_adapter: str = Field(default="guoyww/animatediff-motion-adapter-v1-5-3")
     motion_adapter_revision: str | None = None
     motion_lora_repo_prefix: str = Field(default="guoyww/animatediff-motion-lora-")
+    motion_context_frames: int = Field(default=16, ge=4, le=64, description="Frames the motion module sees at once; longer scenes slide FreeNoise windows.")
+    noise_shift_strength: float = Field(default=0.5, ge=0.0, le=1.0, description="layout-video: share of each frame's initial noise that follows the background motion.")
+    layout_video_ip_scale: float = Field(default=0.6, ge=0.0, le=2.0, description="layout-video: weight of each entity's reference image (IP-Adapter) inside its box.")
+    layout_video_max_side: int | None = Field(default=None, ge=64, le=2048, description="layout-video: render at most this many pixels on the longer side, then resize to the storyboard size; None = storyboard size.")
     ip_adapter: str = Field(default="h94/IP-Adapter")
     ip_adapter_weight: str = Field(default="ip-adapter_sd15.safetensors")
+    ip_adapter_subfolder: str = Field(default="models", description="Folder of the weight file inside ip_adapter.")
+    ip_adapter_revision: str | None = None
     image_encoder: str = Field(default="h94/IP-Adapter", description="Repo or folder of the CLIP image encoder.")
     image_encoder_subfolder: str = Field(default="models/image_encoder")
-    cutout_model: str = Field(default="u2net", description="rembg session name for background removal.")
+    image_encoder_revision: str | None = None
+    cutout_model: str = Field(
+        default="u2net", description="rembg session name (u2net, isnet-general-use, birefnet-general, ...) or a local U2-Net-style .onnx file."
+    )
+    i2v_pipeline: Literal["svd"] = Field(default="svd", description="Image-to-video pipeline family used by `drafter`.")
+    i2v_frames: int | None = Field(default=None, ge=2, le=128, description="Frames the I2V model makes per clip; None = its own default.")
+    i2v_motion_bucket: int = Field(default=127, ge=1, le=255, description="SVD motion_bucket_id: more = more motion.")
+    camera_warp_steps: float = Field(default=0.3, ge=0.0, le=1.0, description="Fraction of sampling steps in which latents are warped for camera motion.")
+    forward_chunking: bool = Field(default=False, description="Chunk the UNet feed-forward layers (less VRAM, slower) where supported.")
     steps: int = Field(default=25, ge=1, le=200)
     guidance_scale: float = Field(default=7.5, ge=0.0, le=30.0)
 

@@ -1,0 +1,328 @@
+"""Tiny random-weight models for every role, built locally, loaded through the real `from_pretrained` code.
+
+This is how tests and `flowdrafter selftest` prove the model code without a GPU or a network: diffusers
+components from small configs (as in diffusers' own tests), a CLIP tokenizer from a small local vocabulary,
+IP-Adapter weights in the file layout `load_ip_adapter` expects, and a tiny U2-Net-shaped ONNX model for
+the cut-out. Everything is made under `torch.manual_seed(0)`, saved with `save_pretrained(...,
+safe_serialization=True)`, and `build_all` returns the Settings overrides that point at the folders.
+
+Builds are cached under `root/<hash of this file's build recipe>`; a finished build is marked by a
+`done.json`, so an interrupted build is redone and tests build once per session.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import torch
+
+from core.atomic import atomic_write_text
+
+RECIPE_VERSION = "1"
+SIZE = 64  # pixels: the storyboard size the tiny models are meant for (latents are 32x32)
+
+
+def _recipe_hash() -> str:
+    parts = [RECIPE_VERSION, Path(__file__).read_text(encoding="utf-8")]
+    motion = Path(__file__).with_name("tiny_motion.py")
+    if motion.is_file():
+        parts.append(motion.read_text(encoding="utf-8"))
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:12]
+
+
+def build_all(root: Path) -> dict[str, str]:
+    """Build (or reuse) tiny models for every role under `root`; return the Settings overrides for them."""
+    root = Path(root)
+    out = root / f"tiny-{_recipe_hash()}"
+    done = out / "done.json"
+    if done.is_file():
+        return json.loads(done.read_text(encoding="utf-8"))
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    overrides: dict[str, str] = {}
+    overrides.update(build_sd(out / "sd"))
+    overrides.update(build_ip_adapter(out / "ip-adapter"))
+    overrides.update(build_svd(out / "svd"))
+    overrides.update(build_cutout(out / "cutout"))
+    # -- layout-video (issue 6): the AnimateDiff motion adapter and motion LoRAs, owned by tiny_motion.py --
+    from generators.diffusion import tiny_motion
+
+    overrides.update(tiny_motion.build(out / "motion", Path(overrides["t2i_model"])))
+    # -- end of layout-video part ----------------------------------------------------------------------
+    atomic_write_text(done, json.dumps(overrides, indent=2, sort_keys=True))
+    return overrides
+
+
+# -- text: a CLIP tokenizer from a small local vocabulary, and a tiny CLIP text model --------------------
+
+
+def _bytes_to_unicode() -> dict[int, str]:
+    """GPT-2/CLIP's reversible byte -> printable character table."""
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return dict(zip(bs, (chr(c) for c in cs)))
+
+
+COMMON_WORDS = ["a", "the", "and", "of", "in", "on", "with", "cat", "kitten", "ball", "red", "garden", "dog", "tree"]
+
+
+def write_tokenizer(folder: Path) -> None:
+    """A real CLIP BPE tokenizer (vocab.json + merges.txt) over single characters and a few whole words."""
+    from transformers import CLIPTokenizer
+
+    chars = list(_bytes_to_unicode().values())
+    vocab_list = chars + [c + "</w>" for c in chars]
+    merges: list[str] = []
+    for word in COMMON_WORDS:  # merge left to right: "k i", "ki t", ... so the word becomes one token
+        symbols = list(word[:-1]) + [word[-1] + "</w>"]
+        while len(symbols) > 1:
+            merged = symbols[0] + symbols[1]
+            rule = f"{symbols[0]} {symbols[1]}"
+            if rule not in merges:
+                merges.append(rule)
+            if merged not in vocab_list:
+                vocab_list.append(merged)
+            symbols = [merged] + symbols[2:]
+    vocab_list += ["<|startoftext|>", "<|endoftext|>"]
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "vocab.json").write_text(json.dumps({t: i for i, t in enumerate(vocab_list)}), encoding="utf-8")
+    (folder / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n", encoding="utf-8")
+    tok = CLIPTokenizer(vocab=str(folder / "vocab.json"), merges=str(folder / "merges.txt"), model_max_length=77)
+    tok.save_pretrained(folder)
+
+
+def _vocab_size(folder: Path) -> int:
+    return len(json.loads((folder / "vocab.json").read_text(encoding="utf-8")))
+
+
+# -- Stable Diffusion 1.x shape (text-to-image, scene image) ------------------------------------------------
+
+
+def build_sd(folder: Path) -> dict[str, str]:
+    from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+    write_tokenizer(folder / "tokenizer")
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(
+        block_out_channels=(32, 64),
+        layers_per_block=2,
+        sample_size=SIZE // 2,
+        in_channels=4,
+        out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=32,
+        norm_num_groups=32,
+    )
+    torch.manual_seed(0)
+    vae = AutoencoderKL(
+        block_out_channels=[32, 64],
+        in_channels=3,
+        out_channels=3,
+        down_block_types=["DownEncoderBlock2D", "DownEncoderBlock2D"],
+        up_block_types=["UpDecoderBlock2D", "UpDecoderBlock2D"],
+        latent_channels=4,
+        sample_size=SIZE,
+    )
+    torch.manual_seed(0)
+    text_encoder = CLIPTextModel(
+        CLIPTextConfig(
+            bos_token_id=_vocab_size(folder / "tokenizer") - 2,
+            eos_token_id=_vocab_size(folder / "tokenizer") - 1,
+            hidden_size=32,
+            intermediate_size=37,
+            layer_norm_eps=1e-05,
+            num_attention_heads=4,
+            num_hidden_layers=5,
+            pad_token_id=_vocab_size(folder / "tokenizer") - 1,
+            vocab_size=_vocab_size(folder / "tokenizer"),
+        )
+    )
+    scheduler = DDIMScheduler(
+        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", clip_sample=False, set_alpha_to_one=False,
+        steps_offset=1,
+    )
+    pipe = StableDiffusionPipeline(
+        unet=unet,
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=CLIPTokenizer.from_pretrained(folder / "tokenizer"),
+        scheduler=scheduler,
+        safety_checker=None,
+        feature_extractor=None,
+        image_encoder=None,
+        requires_safety_checker=False,
+    )
+    pipe.save_pretrained(folder, safe_serialization=True)
+    return {"t2i_model": str(folder)}
+
+
+# -- IP-Adapter (SD-1.5 layout of h94/IP-Adapter: models/<weight>, models/image_encoder) -------------------
+
+
+def _clip_vision(projection_dim: int = 32):
+    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    torch.manual_seed(0)
+    return CLIPVisionModelWithProjection(
+        CLIPVisionConfig(
+            hidden_size=32,
+            projection_dim=projection_dim,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            image_size=32,
+            intermediate_size=37,
+            patch_size=4,
+        )
+    )
+
+
+def build_ip_adapter(folder: Path, weight_name: str = "ip-adapter_sd15.safetensors") -> dict[str, str]:
+    """Weights for every cross-attention layer of the tiny SD UNet, keyed as in the released files."""
+    from diffusers import UNet2DConditionModel
+    from safetensors.torch import save_file
+    from transformers import CLIPImageProcessor
+
+    sd_unet = UNet2DConditionModel.from_pretrained(folder.parent / "sd", subfolder="unet", use_safetensors=True)
+    encoder = _clip_vision()
+    encoder.save_pretrained(folder / "models" / "image_encoder", safe_serialization=True)
+    CLIPImageProcessor(crop_size=32, size=32).save_pretrained(folder / "models" / "image_encoder")
+    cross_dim = sd_unet.config.cross_attention_dim
+    embed_dim = encoder.config.projection_dim
+    torch.manual_seed(0)
+    tensors = {
+        "image_proj.proj.weight": torch.randn(cross_dim * 4, embed_dim) * 0.1,
+        "image_proj.proj.bias": torch.zeros(cross_dim * 4),
+        "image_proj.norm.weight": torch.ones(cross_dim),
+        "image_proj.norm.bias": torch.zeros(cross_dim),
+    }
+    blocks = list(sd_unet.config.block_out_channels)
+    key_id = 1
+    for name in sd_unet.attn_processors:
+        if name.endswith("attn1.processor"):
+            continue
+        if name.startswith("mid_block"):
+            hidden = blocks[-1]
+        elif name.startswith("up_blocks"):
+            hidden = list(reversed(blocks))[int(name[len("up_blocks.")])]
+        else:
+            hidden = blocks[int(name[len("down_blocks.")])]
+        tensors[f"ip_adapter.{key_id}.to_k_ip.weight"] = torch.randn(hidden, cross_dim) * 0.2
+        tensors[f"ip_adapter.{key_id}.to_v_ip.weight"] = torch.randn(hidden, cross_dim) * 0.2
+        key_id += 2
+    (folder / "models").mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(folder / "models" / weight_name))
+    return {
+        "ip_adapter": str(folder),
+        "ip_adapter_subfolder": "models",
+        "ip_adapter_weight": weight_name,
+        "image_encoder": str(folder),
+        "image_encoder_subfolder": "models/image_encoder",
+    }
+
+
+# -- Stable Video Diffusion shape (image-to-video) ------------------------------------------------------------
+
+
+def build_svd(folder: Path) -> dict[str, str]:
+    from diffusers import (
+        AutoencoderKLTemporalDecoder,
+        EulerDiscreteScheduler,
+        StableVideoDiffusionPipeline,
+        UNetSpatioTemporalConditionModel,
+    )
+    from transformers import CLIPImageProcessor
+
+    torch.manual_seed(0)
+    unet = UNetSpatioTemporalConditionModel(
+        block_out_channels=(32, 64),
+        layers_per_block=2,
+        sample_size=SIZE // 2,
+        in_channels=8,
+        out_channels=4,
+        down_block_types=("CrossAttnDownBlockSpatioTemporal", "DownBlockSpatioTemporal"),
+        up_block_types=("UpBlockSpatioTemporal", "CrossAttnUpBlockSpatioTemporal"),
+        cross_attention_dim=32,
+        num_attention_heads=8,
+        projection_class_embeddings_input_dim=96,
+        addition_time_embed_dim=32,
+        num_frames=8,
+    )
+    scheduler = EulerDiscreteScheduler(
+        beta_schedule="scaled_linear",
+        beta_start=0.00085,
+        beta_end=0.012,
+        interpolation_type="linear",
+        num_train_timesteps=1000,
+        prediction_type="v_prediction",
+        sigma_max=700.0,
+        sigma_min=0.002,
+        steps_offset=1,
+        timestep_spacing="leading",
+        timestep_type="continuous",
+        use_karras_sigmas=True,
+    )
+    torch.manual_seed(0)
+    vae = AutoencoderKLTemporalDecoder(
+        block_out_channels=[32, 64],
+        in_channels=3,
+        out_channels=3,
+        down_block_types=["DownEncoderBlock2D", "DownEncoderBlock2D"],
+        latent_channels=4,
+    )
+    pipe = StableVideoDiffusionPipeline(
+        vae=vae,
+        image_encoder=_clip_vision(),
+        unet=unet,
+        scheduler=scheduler,
+        feature_extractor=CLIPImageProcessor(crop_size=32, size=32),
+    )
+    pipe.save_pretrained(folder, safe_serialization=True)
+    return {"i2v_model": str(folder)}
+
+
+# -- cut-out: a U2-Net-shaped ONNX model (1x3x320x320 in, 1x1x320x320 mask out) -----------------------------
+
+
+def build_cutout(folder: Path) -> dict[str, str]:
+    """A two-layer conv net with U2-Net's input and output shapes, so rembg's `u2net_custom` session runs it."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    w1 = (rng.standard_normal((4, 3, 3, 3)) * 0.5).astype(np.float32)
+    b1 = np.zeros(4, dtype=np.float32)
+    w2 = (rng.standard_normal((1, 4, 3, 3)) * 0.5).astype(np.float32)
+    b2 = np.zeros(1, dtype=np.float32)
+    nodes = [
+        helper.make_node("Conv", ["input.1", "w1", "b1"], ["h1"], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["h1"], ["h2"]),
+        helper.make_node("Conv", ["h2", "w2", "b2"], ["h3"], pads=[1, 1, 1, 1]),
+        helper.make_node("Sigmoid", ["h3"], ["mask"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "tiny_u2net",
+        [helper.make_tensor_value_info("input.1", TensorProto.FLOAT, [1, 3, 320, 320])],
+        [helper.make_tensor_value_info("mask", TensorProto.FLOAT, [1, 1, 320, 320])],
+        initializer=[numpy_helper.from_array(a, n) for a, n in ((w1, "w1"), (b1, "b1"), (w2, "w2"), (b2, "b2"))],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "tiny-u2net.onnx"
+    onnx.save(model, str(path))
+    return {"cutout_model": str(path)}
