@@ -58,6 +58,10 @@ def _mb(n: int) -> str:
     return f"{n / 2**20:.1f} MB".replace(".0 MB", " MB")
 
 
+def _pixels(n: int) -> str:
+    return f"{n / 1e6:.3g} megapixels" if n >= 100_000 else f"{n:,} pixels"
+
+
 def decode_image(data: bytes, label: str, max_pixels: int) -> Image.Image:
     """Bytes -> an upright 8-bit RGB or RGBA image, or a precise `AssetError`."""
     with warnings.catch_warnings():
@@ -76,9 +80,7 @@ def decode_image(data: bytes, label: str, max_pixels: int) -> Image.Image:
         if w < 1 or h < 1:
             raise AssetError(f"{label} has no pixels")
         if w * h > max_pixels:
-            raise AssetError(
-                f"{label} is {w}x{h} = {w * h / 1e6:.0f} megapixels; the limit is {max_pixels / 1e6:.0f}"
-            )
+            raise AssetError(f"{label} is {w}x{h} = {_pixels(w * h)}; the limit is {_pixels(max_pixels)}")
         try:
             img.load()
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
