@@ -59,9 +59,10 @@ def refine_layout(
             notes.append(f"refinement round {r} failed: {err}")
             break
         revised_problems = check_layout(revised, ctx)
-        if len(revised_problems) <= len(problems):
-            layout, problems = revised, revised_problems
-            notes += revise_notes
+        if len(revised_problems) > len(problems):
+            break  # no progress; asking the same question again would get the same answer
+        layout, problems = revised, revised_problems
+        notes += revise_notes
     if not problems:
         return layout, notes
     fixed = fix_layout(layout, ctx, problems)

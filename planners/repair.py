@@ -78,17 +78,14 @@ def _camera(value: Any) -> CameraMotion:
         return CameraMotion.static
 
 
-def repair_script(data: dict[str, Any], prompt: str, scenes: int | None) -> tuple[ScriptReply, list[str]]:
-    """(script, notes); notes say what had to be invented, for the storyboard's warnings."""
-    notes: list[str] = []
+def repair_script(data: dict[str, Any], prompt: str, scenes: int | None) -> ScriptReply:
+    """Every scene the reply has (up to the number asked for), each with all its fields."""
     raw_scenes = [s for s in _list(data.get("scenes")) if isinstance(s, dict)]
     if not raw_scenes:
         raise PlanningError("the LLM's script has no scenes, even after asking again")
     limit = scenes or MAX_PLAN_SCENES
     if len(raw_scenes) > limit:
         raw_scenes = raw_scenes[:limit]
-    if scenes and len(raw_scenes) < scenes:
-        notes.append(f"the planner wrote {len(raw_scenes)} of the {scenes} scenes asked for")
     story = clean_text(prompt, EVENT_LEN, "a short story")
     out = []
     for i, s in enumerate(raw_scenes, 1):
@@ -110,13 +107,10 @@ def repair_script(data: dict[str, Any], prompt: str, scenes: int | None) -> tupl
                 continues=s.get("continues") is True,
             )
         )
-    return (
-        ScriptReply(
-            title=clean_text(data.get("title"), TITLE_LEN, clean_text(prompt, TITLE_LEN, "Untitled")),
-            style=clean_text(data.get("style"), STYLE_LEN),
-            scenes=out,
-        ),
-        notes,
+    return ScriptReply(
+        title=clean_text(data.get("title"), TITLE_LEN, clean_text(prompt, TITLE_LEN, "Untitled")),
+        style=clean_text(data.get("style"), STYLE_LEN),
+        scenes=out,
     )
 
 

@@ -43,7 +43,7 @@ def write_script(asker: Asker, prompt: str, scenes: int | None) -> tuple[ScriptR
     template = load("script")
     count = scenes or MAX_PLAN_SCENES
     asker.say(f"script: writing {scenes or 'up to ' + str(MAX_PLAN_SCENES)} scenes")
-    return asker.ask(
+    script, notes = asker.ask(
         stage="script",
         label="script",
         template=template.version,
@@ -53,6 +53,9 @@ def write_script(asker: Asker, prompt: str, scenes: int | None) -> tuple[ScriptR
         validate=strict(ScriptReply, lambda r: script_problems(r, scenes)),
         repair=lambda data: repair_script(data, prompt, scenes),
     )
+    if scenes and len(script.scenes) < scenes:
+        notes.append(f"the planner wrote {len(script.scenes)} of the {scenes} scenes asked for")
+    return script, notes
 
 
 def rewrite_scene(asker: Asker, sb: Storyboard, index: int) -> tuple[ScriptScene, list[str]]:
