@@ -15,6 +15,7 @@ from core.errors import FlowDrafterError
 
 COMMANDS = [
     "ui.cli.project_cmds",
+    "ui.cli.plan_cmds",
     "ui.cli.render_cmds",
     "ui.cli.ui_cmds",
 ]
