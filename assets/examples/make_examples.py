@@ -646,10 +646,362 @@ def draw_porch() -> Image.Image:
     return c.finish()
 
 
+
+# -- lighthouse-storm ------------------------------------------------------------------------------------
+
+SAIL: Color = (248, 242, 226)
+FOAM: Color = (232, 240, 244)
+
+
+def draw_sailboat() -> Image.Image:
+    """A small sailboat seen from the side: red hull with a white stripe, mast, mainsail, jib and a pennant."""
+    c = Canvas(360, 360)
+    # 1. sails and mast, behind the hull
+    c.outlined(c.rect(174, 36, 184, 276, r=3), (150, 110, 76), 2)
+    main = c.poly([(172, 50), *spline([(172, 50), (132, 120), (96, 190), (62, 252)], steps=12)[1:], (172, 252)])
+    c.outlined(main, SAIL, 2.5)
+    c.paint(main, (196, 186, 166), c.linear(172, 150, 70, 170) * 0.6)
+    for y in (110, 160, 210):
+        c.paint(c.inter(c.line([(40, y + 14), (172, y - 6)], 1.6), main), (190, 176, 150))
+    jib = c.poly([(188, 58), *spline([(188, 58), (236, 130), (276, 200), (304, 246)], steps=12)[1:], (188, 246)])
+    c.outlined(jib, SAIL, 2.5)
+    c.paint(jib, (196, 186, 166), c.linear(190, 150, 300, 200) * 0.5)
+    c.outlined(c.rect(56, 252, 186, 262, r=4), (150, 110, 76), 2)  # the boom
+    flag = c.poly([(184, 30), (222, 40), (184, 52)])
+    c.outlined(flag, (226, 70, 60), 2)
+    # 2. the cabin and the hull
+    c.outlined(c.rect(120, 240, 236, 286, r=10), (244, 240, 232), 2.5)
+    for x in (146, 176, 206):
+        c.outlined(c.ellipse(x, 262, 7, 7), (110, 170, 210), 1.5)
+    hull = c.poly([(18, 274), *spline([(18, 274), (60, 318), (140, 338), (250, 334), (318, 310), (346, 266)], steps=12)[1:]])
+    c.outlined(hull, (200, 58, 54), 3)
+    c.paint(c.inter(hull, c.poly([(0, 274), (360, 262), (360, 282), (0, 294)])), (248, 246, 240))
+    c.paint(hull, (110, 24, 30), c.linear(0, 280, 0, 340) * 0.6)
+    c.paint(c.inter(hull, c.poly([(0, 316), (360, 300), (360, 360), (0, 360)])), (40, 60, 90))
+    c.stroke([(16, 273), (348, 264)], 5, (120, 84, 56))
+    return c.finish(crop_margin=4)
+
+
+def draw_seagull() -> Image.Image:
+    """A herring gull gliding to the right, both wings raised: white body, grey wings with black tips."""
+    c = Canvas(360, 240)
+    wing_grey, tip = (196, 204, 214), (40, 42, 50)
+    far = c.blob([(200, 116), (214, 84), (238, 58), (272, 36), (310, 22), (290, 46), (262, 72), (240, 98), (220, 124)])
+    c.outlined(far, shade(wing_grey, 0.85), 2.5)
+    c.paint(c.inter(far, c.ellipse(310, 22, 42, 28, angle=-30)), tip)
+    tail = c.blob([(132, 126), (100, 114), (82, 118), (80, 134), (92, 150), (132, 142)])
+    c.outlined(tail, (246, 246, 244), 2.5)
+    c.paint(tail, (150, 158, 170), c.linear(110, 0, 80, 0) * 0.8)
+    body = c.union(c.ellipse(178, 132, 64, 24, angle=-6), c.ellipse(240, 114, 24, 21))
+    c.outlined(body, (250, 250, 248), 2.5)
+    c.paint(body, (180, 190, 204), c.linear(0, 150, 0, 110) * 0.6)
+    beak = c.poly([(258, 108), (292, 116), (286, 122), (260, 124)])
+    c.outlined(beak, (246, 196, 60), 1.8)
+    c.paint(c.ellipse(282, 121, 3.2, 2.6), (220, 60, 50))
+    c.paint(c.ellipse(246, 108, 4, 4), (20, 20, 26))
+    c.paint(c.ellipse(247, 106.5, 1.4, 1.4), (255, 255, 255))
+    near = c.blob([(192, 122), (168, 84), (144, 56), (104, 34), (52, 22), (82, 46), (108, 70), (130, 100), (158, 136)])
+    c.outlined(near, wing_grey, 2.5)
+    c.paint(near, shade(wing_grey, 0.8), c.linear(100, 30, 150, 100) * 0.5)
+    c.paint(c.inter(near, c.ellipse(52, 22, 46, 30, angle=25)), tip)
+    for x, y in ((64, 28), (80, 36)):
+        c.paint(c.ellipse(x, y, 3.5, 2.5, angle=25), (250, 250, 250))
+    return c.finish(crop_margin=4)
+
+
+def storm_sky(c: Canvas, y_horizon: float, rng: np.random.Generator) -> None:
+    sky(c, (38, 46, 66), (104, 118, 136), y_horizon)
+    for _ in range(9):
+        x, y, w = rng.uniform(-60, c.w + 60), rng.uniform(-20, y_horizon * 0.55), rng.uniform(240, 420)
+        cloud(c, x, y, w, (76, 86, 106), (46, 54, 72), rng)
+    for _ in range(6):
+        x, y, w = rng.uniform(-60, c.w + 60), rng.uniform(y_horizon * 0.3, y_horizon * 0.75), rng.uniform(200, 340)
+        cloud(c, x, y, w, (98, 108, 126), (64, 74, 92), rng)
+
+
+def rain(c: Canvas, rng: np.random.Generator, n: int = 260) -> None:
+    streaks = [c.line([(x, y), (x - 10, y + 34)], 1.3)
+               for x, y in zip(rng.uniform(0, c.w + 40, n), rng.uniform(-20, c.h, n))]
+    for k in range(0, n, 40):
+        c.paint(c.union(*streaks[k:k + 40]), (200, 214, 230), 0.35)
+
+
+def waves(c: Canvas, y0: float, y1: float, rows: int, deep: Color, light: Color, rng: np.random.Generator) -> None:
+    """Rows of peaked, foam-capped waves from the horizon (y0, small) to the bottom (y1, tall), back to front."""
+    c.gradient(c.rect(0, y0, c.w, c.h), [(0.0, light), (1.0, deep)], c.linear(0, y0, 0, y1))
+    for i in range(rows):
+        t = (i + 1) / rows
+        y = y0 + (y1 - y0) * t ** 1.4
+        amp, period = 5 + 56 * t, 70 + 240 * t
+        phase, swell = rng.uniform(0, math.pi), rng.uniform(0, 2 * math.pi)
+        xs = np.arange(-60, c.w + 61, 4.0)
+        # a crest is a cusp (1 - |sin|): sharp peaks, round troughs; a slow swell varies the height
+        heights = [amp * (0.55 + 0.45 * math.sin(x / (period * 2.7) + swell)) * (1 - abs(math.sin(math.pi * x / period + phase))) ** 1.6
+                   for x in xs]
+        crest = [(x, y - h) for x, h in zip(xs, heights)]
+        band = c.poly([*crest, (c.w + 60, c.h + 10), (-60, c.h + 10)])
+        col = mix(light, deep, 0.25 + 0.6 * t)
+        c.paint(band, col)
+        c.paint(band, shade(col, 0.6), c.linear(0, y - amp * 0.6, 0, y + 20 + 50 * t) * 0.8)
+        c.paint(band, shade(col, 1.25), c.linear(0, y + 10, 0, y - amp) * 0.5)
+        # foam on the highest peaks, spilling down their faces
+        peaks = [k for k in range(1, len(xs) - 1) if heights[k] >= heights[k - 1] and heights[k] >= heights[k + 1]
+                 and heights[k] > amp * 0.55]
+        foam = []
+        for k in peaks:  # a scalloped whitecap: puffs along the crest, biggest on the peak
+            m = max(2, int(period * rng.uniform(0.12, 0.2) / 4))
+            for j in range(-m, m + 1, max(1, m // 3)):
+                if 0 <= k + j < len(crest):
+                    fx, fy = crest[k + j]
+                    r = (2.5 + 7 * t) * (1 - 0.6 * abs(j) / m)
+                    foam.append(c.ellipse(fx, fy + r * 0.5, r * 1.2, r))
+            for _ in range(3):
+                fx = crest[k][0] + rng.uniform(-1.2, 1.2) * m * 4
+                foam.append(c.ellipse(fx, crest[k][1] + rng.uniform(0.4, 0.9) * amp * 0.5, 1.5 + 3 * t, 1 + 1.5 * t))
+        if foam:
+            f = c.union(*foam)
+            c.paint(f, FOAM, 0.92)
+            c.paint(f, (150, 176, 196), c.linear(0, y - amp * 0.8, 0, y) * 0.6)
+        c.paint(c.line(crest, 0.8 + 1.4 * t), shade(FOAM, 0.9), 0.35)
+
+
+def draw_sea() -> Image.Image:
+    """The open sea in a storm: low clouds, rain, a lightning bolt and rows of foaming waves (1024x768)."""
+    rng = np.random.default_rng(21)
+    c = Canvas(1024, 768, scale=BG_SCALE, background=(104, 118, 136))
+    storm_sky(c, 330, rng)
+    bolt = [(700, 60), (676, 150), (708, 158), (664, 270), (690, 276), (650, 336)]
+    c.paint(c.soften(c.line(bolt, 18), 12), (220, 230, 255), 0.5)
+    c.paint(c.line(bolt, 4), (250, 252, 255))
+    waves(c, 330, 768, 9, (18, 40, 58), (84, 112, 130), rng)
+    rain(c, rng)
+    return c.finish()
+
+
+def draw_coast() -> Image.Image:
+    """A lighthouse on a rocky headland at dusk in the storm, its beam sweeping over the sea (1024x640)."""
+    rng = np.random.default_rng(3)
+    c = Canvas(1024, 640, scale=BG_SCALE, background=(104, 118, 136))
+    storm_sky(c, 340, rng)
+    waves(c, 340, 640, 8, (20, 44, 62), (86, 114, 132), rng)
+    # 1. the headland: layered rocks rising on the right
+    rock, rock_dark = (92, 84, 86), (60, 54, 60)
+    cliff = c.poly(spline([(560, 660), (600, 520), (650, 430), (700, 330), (760, 300), (900, 292), (1044, 300)], steps=20)
+                   + [(1044, 660)])
+    c.outlined(cliff, rock, 3)
+    for pts in ([(640, 470), (720, 430), (800, 452)], [(700, 380), (780, 350), (860, 372)], [(760, 520), (860, 480), (980, 500)],
+                [(880, 400), (960, 370), (1030, 392)], [(620, 580), (700, 550), (780, 570)]):
+        c.paint(c.inter(c.line(spline(pts), 3), cliff), rock_dark)
+    c.paint(cliff, rock_dark, c.linear(700, 300, 620, 520) * 0.6)
+    grass = c.poly(spline([(700, 336), (760, 298), (900, 290), (1044, 298)], steps=16) + [(1044, 312), (900, 304), (760, 314)])
+    c.outlined(grass, (78, 110, 76), 2)
+    surf = [c.ellipse(x + dx, y - 6 * math.cos(dx / 20), 14 - abs(dx) / 8, 10 - abs(dx) / 12)
+            for x, y in ((596, 604), (650, 628)) for dx in range(-60, 61, 12)]
+    c.paint(c.union(*surf), FOAM, 0.85)
+    # 2. the lighthouse: tapered tower with red bands, gallery, lantern, dome
+    lx, base, top = 860.0, 300.0, 120.0
+    tower = c.poly([(lx - 36, base), (lx - 24, top), (lx + 24, top), (lx + 36, base)])
+    c.outlined(tower, (240, 238, 232), 3)
+    for y0 in (150, 210, 266):
+        c.paint(c.inter(tower, c.rect(lx - 40, y0, lx + 40, y0 + 26)), (200, 56, 52))
+    c.paint(tower, (90, 90, 110), c.linear(lx - 10, 0, lx + 36, 0) * 0.55)
+    c.outlined(c.rect(lx - 10, 272, lx + 10, 300, r=8), (110, 80, 60), 2)
+    c.outlined(c.rect(lx - 8, 176, lx + 8, 196, r=6), (255, 220, 120), 1.5)
+    # the beam, under the lantern glow
+    beam = c.poly([(lx - 4, 92), (-40, 40), (-40, 250), (lx - 4, 102)])
+    c.paint(c.soften(beam, 6), (255, 238, 160), c.linear(-40, 0, lx, 0) * 0.55)
+    c.paint(c.soften(c.ellipse(lx, 97, 70, 70), 18), (255, 230, 140), 0.7)
+    c.outlined(c.rect(lx - 34, 110, lx + 34, 122, r=2), (60, 60, 70), 2)  # the gallery
+    for x in np.arange(lx - 30, lx + 31, 10):
+        c.stroke([(x, 110), (x, 100)], 1.6, (60, 60, 70))
+    c.stroke([(lx - 34, 100), (lx + 34, 100)], 2, (60, 60, 70))
+    c.outlined(c.rect(lx - 18, 78, lx + 18, 110, r=2), (255, 236, 150), 2.5)
+    c.paint(c.ellipse(lx, 94, 10, 12), (255, 255, 236))
+    for x in (lx - 6, lx + 6):
+        c.stroke([(x, 80), (x, 108)], 1.5, (60, 60, 70))
+    dome = c.poly([(lx - 22, 80), *spline([(lx - 22, 80), (lx - 12, 62), (lx, 56), (lx + 12, 62), (lx + 22, 80)], steps=8)[1:]])
+    c.outlined(dome, (200, 56, 52), 2.5)
+    c.stroke([(lx, 56), (lx, 44)], 2.5, (60, 60, 70))
+    # 3. the keeper's cottage beside it
+    house = c.rect(930, 250, 1000, 300)
+    c.outlined(house, (226, 222, 212), 2.5)
+    c.outlined(c.poly([(922, 252), (965, 222), (1008, 252)]), (120, 70, 60), 2.5)
+    c.outlined(c.rect(950, 266, 966, 282), (255, 214, 110), 1.5)
+    rain(c, rng)
+    return c.finish()
+
+
+
+# -- caterpillar-butterfly -------------------------------------------------------------------------------
+
+LEAF: Color = (104, 168, 72)
+
+
+def draw_caterpillar() -> Image.Image:
+    """A plump green caterpillar crawling to the right: humped segments, yellow spots, legs, a smiling face."""
+    c = Canvas(440, 240)
+    green, belly = (122, 194, 72), (186, 226, 120)
+    centers = [(40 + i * 40, 170 - 16 * math.sin(math.pi * min(1.0, i / 6)) ** 2) for i in range(8)]
+    # 1. stubby legs, then segments from the tail forward, each outlined so the joins show
+    for i, (x, y) in enumerate(centers[:-1]):
+        r = 30 + 4 * math.sin(math.pi * i / 7)
+        for dx in (-9, 9):
+            c.outlined(c.line([(x + dx, y + r - 6), (x + dx + 3, y + r + 9)], 8), (70, 116, 50), 1.5)
+    for i, (x, y) in enumerate(centers[:-1]):
+        r = 30 + 4 * math.sin(math.pi * i / 7)
+        seg = c.ellipse(x, y, r, r * 0.96)
+        c.outlined(seg, green, 2.5)
+        c.paint(c.inter(seg, c.ellipse(x, y + r * 0.9, r * 0.9, r * 0.55)), belly)
+        c.paint(seg, (70, 130, 50), c.linear(x, y - r, x, y + r) * 0.35)
+        c.paint(c.ellipse(x - 6, y - r * 0.45, 7, 6), (250, 214, 70))
+        c.paint(c.ellipse(x + 10, y - r * 0.2, 4, 3.5), (250, 214, 70))
+        c.paint(c.ellipse(x - r * 0.3, y - r * 0.55, r * 0.35, r * 0.16, angle=-20), (255, 255, 255), 0.35)
+    # 2. the head: antennae, face
+    hx, hy = centers[-1][0] + 26, centers[-1][1] - 32
+    for dx, tx in ((-10, -26), (12, 20)):
+        c.stroke(spline([(hx + dx, hy - 30), (hx + dx + tx * 0.3, hy - 56), (hx + tx, hy - 70)]), 4, INK)
+        c.outlined(c.ellipse(hx + tx, hy - 72, 7, 7), (246, 120, 90), 2)
+    head = c.ellipse(hx, hy, 40, 38)
+    c.outlined(head, (136, 204, 82), 3)
+    c.paint(head, (80, 140, 56), c.linear(hx - 20, hy, hx - 50, hy) * 0.5)
+    for ex in (hx - 2, hx + 20):
+        eye = c.ellipse(ex, hy - 8, 9, 12)
+        c.outlined(eye, (255, 255, 255), 2)
+        c.paint(c.ellipse(ex + 3, hy - 6, 5, 7), (24, 24, 30))
+        c.paint(c.ellipse(ex + 1, hy - 11, 2, 2), (255, 255, 255))
+    c.stroke(spline([(hx + 2, hy + 14), (hx + 14, hy + 22), (hx + 28, hy + 12)]), 3)
+    c.paint(c.ellipse(hx + 30, hy + 6, 7, 4), (240, 140, 140), 0.6)
+    return c.finish(crop_margin=4)
+
+
+def draw_butterfly() -> Image.Image:
+    """A monarch butterfly seen from above, wings open: orange with black veins and white-dotted borders."""
+    c = Canvas(420, 340)
+    orange, black = (242, 140, 40), (34, 30, 34)
+    cx = 210.0
+    for sgn in (-1, 1):
+        def P(x: float, y: float) -> Point:  # noqa: N802 - mirror a right-wing point to this side
+            return (cx + sgn * x, y)
+
+        upper = c.blob([P(10, 150), P(40, 70), P(110, 26), P(190, 22), P(196, 60), P(170, 120), P(100, 160), P(20, 172)])
+        lower = c.blob([P(12, 172), P(80, 166), P(140, 190), P(150, 250), P(110, 300), P(60, 312), P(20, 270), P(8, 210)])
+        for wing in (lower, upper):
+            c.paint(c.grow(wing, 3.5), black)
+            c.paint(wing, orange)
+            c.paint(wing, (252, 196, 90), c.radial(cx + sgn * 60, 150, 150) * 0.6)
+        border = c.union(c.minus(upper, c.grow(c.blob([P(16, 150), P(44, 78), P(110, 40), P(176, 38), P(178, 64), P(158, 114),
+                                                        P(96, 148), P(24, 160)]), 0.1)),
+                         c.minus(lower, c.blob([P(18, 180), P(80, 176), P(130, 196), P(136, 246), P(104, 288), P(62, 296),
+                                                P(28, 262), P(18, 212)])))
+        c.paint(border, black)
+        veins = [[P(14, 152), P(70, 90), P(150, 40)], [P(16, 156), P(90, 120), P(176, 80)], [P(20, 162), P(110, 150), P(160, 118)],
+                 [P(16, 180), P(80, 220), P(120, 276)], [P(14, 184), P(100, 200), P(134, 236)], [P(12, 190), P(50, 250), P(70, 296)]]
+        for v in veins:
+            c.paint(c.inter(c.line(spline(v), 3.2), c.union(upper, lower)), black)
+        for x, y in [(186, 34), (188, 52), (176, 80), (160, 110), (60, 302), (96, 292), (122, 270), (140, 236), (138, 206), (120, 186)]:
+            c.paint(c.ellipse(*P(x, y), 3.2, 3.2), (255, 255, 255))
+    # body: thorax, abdomen, head, antennae
+    c.outlined(c.ellipse(cx, 210, 9, 60), (52, 46, 52), 2)
+    c.outlined(c.ellipse(cx, 150, 12, 20), (60, 54, 60), 2)
+    for y in (180, 196, 212, 228, 244):
+        c.paint(c.ellipse(cx - 4, y, 2, 2), (250, 250, 250))
+    c.outlined(c.ellipse(cx, 124, 11, 10), (60, 54, 60), 2)
+    for sgn in (-1, 1):
+        c.stroke(spline([(cx + sgn * 4, 116), (cx + sgn * 14, 80), (cx + sgn * 30, 54)]), 2.4)
+        c.paint(c.ellipse(cx + sgn * 31, 52, 5, 5), INK)
+    return c.finish(crop_margin=4)
+
+
+def leaf(c: Canvas, base: Point, tip: Point, width: float, color: Color, bite: Point | None = None) -> None:
+    """A leaf from its stalk to its tip with a midrib and side veins; `bite` takes a round nibble out of it."""
+    (bx, by), (tx, ty) = base, tip
+    dx, dy = tx - bx, ty - by
+    length = math.hypot(dx, dy)
+    nx, ny = -dy / length, dx / length
+    def at(t: float, side: float) -> Point:
+        w = width * math.sin(math.pi * t) ** 0.8 * side
+        return (bx + dx * t + nx * w, by + dy * t + ny * w)
+    shape = c.poly([at(t, 1) for t in np.linspace(0, 1, 24)] + [at(t, -1) for t in np.linspace(1, 0, 24)])
+    if bite is not None:
+        shape = c.minus(shape, c.union(*(c.ellipse(bite[0] + k * 10, bite[1] + (k % 2) * 6, 16, 16) for k in range(-1, 2))))
+    c.outlined(shape, color, 2)
+    c.paint(shape, shade(color, 0.75), Field(lambda xx, yy: ((xx - bx) * nx + (yy - by) * ny < 0).astype(np.float32)) * 0.5)
+    c.paint(c.inter(c.line([at(0, 0), at(0.95, 0)], 2.4), shape), shade(color, 1.35))
+    for t in np.arange(0.18, 0.85, 0.14):
+        for side in (1, -1):
+            c.paint(c.inter(c.line([at(t, 0), at(t + 0.1, side * 0.75)], 1.4), shape), shade(color, 1.3))
+
+
+def draw_branch() -> Image.Image:
+    """A close-up of a leafy branch against a soft, out-of-focus garden: where the caterpillar lives (1024x640)."""
+    rng = np.random.default_rng(8)
+    c = Canvas(1024, 640, scale=BG_SCALE, background=(170, 206, 150))
+    c.gradient(c.rect(0, 0, 1024, 640), [(0.0, (196, 226, 176)), (1.0, (118, 168, 96))], c.linear(0, 0, 0, 640))
+    for _ in range(40):  # bokeh: soft discs of light and leaves far behind
+        x, y, r = rng.uniform(0, 1024), rng.uniform(0, 640), rng.uniform(20, 70)
+        col = [(220, 240, 200), (140, 190, 110), (250, 246, 214), (120, 170, 100)][int(rng.integers(4))]
+        c.paint(c.soften(c.ellipse(x, y, r, r), r * 0.25), col, 0.35)
+    # 1. the branch: a thick twig across the frame with a fork, under the caterpillar's path
+    branch = spline([(-30, 470), (200, 440), (460, 452), (700, 420), (900, 380), (1060, 360)], steps=20)
+    c.paint(c.grow(c.line(branch, 34, 20), 2.5), INK)
+    c.paint(c.line(branch, 34, 20), (132, 96, 64))
+    c.paint(c.line([(p[0], p[1] - 6) for p in branch], 8, 4), (168, 128, 90), 0.7)
+    twig = spline([(560, 444), (610, 380), (640, 300), (650, 230)], steps=16)
+    c.outlined(c.line(twig, 16, 8), (132, 96, 64), 2.5)
+    # 2. leaves along the branch; one with a caterpillar bite
+    leaf(c, (120, 450), (40, 260), 70, (96, 160, 66))
+    leaf(c, (260, 446), (330, 620), 80, LEAF, bite=(376, 524))
+    leaf(c, (420, 454), (520, 610), 64, (92, 156, 64))
+    leaf(c, (640, 300), (780, 190), 60, (112, 176, 76))
+    leaf(c, (610, 380), (470, 270), 56, (100, 164, 70))
+    leaf(c, (820, 396), (980, 560), 78, LEAF)
+    leaf(c, (940, 372), (1010, 200), 60, (92, 156, 64))
+    leaf(c, (650, 234), (700, 110), 40, (120, 182, 80))
+    for x, y in ((180, 120), (860, 110), (420, 170)):  # dew drops on the air, catching the light
+        c.paint(c.soften(c.ellipse(x, y, 10, 10), 3), (255, 255, 240), 0.6)
+    return c.finish()
+
+
+def draw_meadow() -> Image.Image:
+    """A summer wildflower meadow under a blue sky: hills, a tree, poppies, daisies and cornflowers (1024x640)."""
+    rng = np.random.default_rng(14)
+    c = Canvas(1024, 640, scale=BG_SCALE, background=(214, 236, 248))
+    sky(c, (96, 170, 236), (220, 238, 250), 330)
+    c.paint(c.soften(c.ellipse(150, 90, 80, 80), 30), (255, 248, 210), 0.9)
+    c.paint(c.ellipse(150, 90, 42, 42), (255, 238, 150))
+    for cx, cy, w in ((420, 80, 180), (760, 120, 240), (1000, 60, 140)):
+        cloud(c, cx, cy, w, (255, 255, 255), (210, 224, 240), rng)
+    far = c.poly(spline([(-20, 320), (200, 280), (420, 300), (700, 260), (1044, 300)], steps=20) + [(1044, 420), (-20, 420)])
+    c.paint(far, (156, 200, 140))
+    c.outlined(c.poly([(770, 330), (776, 230), (790, 230), (798, 330)]), (122, 88, 62), 2)
+    bush(c, 784, 250, 170, 150, (86, 150, 82), rng)
+    near = c.poly(spline([(-20, 350), (260, 330), (560, 356), (820, 336), (1044, 350)], steps=20) + [(1044, 660), (-20, 660)])
+    c.gradient(near, [(0.0, (150, 204, 100)), (1.0, (94, 160, 70))], c.linear(0, 340, 0, 640))
+    grass_tufts(c, 350, 640, 170, [(104, 164, 72), (86, 146, 62), (122, 178, 84)], rng, (10, 26))
+    flowers = sorted(((rng.uniform(0, 1024), rng.uniform(360, 630)) for _ in range(90)), key=lambda p: p[1])
+    for x, y in flowers:
+        r = 3 + (y - 360) / 30
+        kind = int(rng.integers(3))
+        if kind == 0:
+            daisy(c, x, y, r)
+        elif kind == 1:  # poppy
+            c.stroke([(x, y), (x + r * 0.3, y + r * 3.5)], max(1.2, r * 0.2), (84, 140, 70))
+            petals = c.union(*(c.ellipse(x + math.cos(a) * r * 0.45, y + math.sin(a) * r * 0.35, r * 0.62, r * 0.5)
+                               for a in (0.3, 1.9, 3.5, 5.1)))
+            c.outlined(petals, (226, 58, 48), 1.0)
+            c.paint(c.ellipse(x, y, r * 0.25, r * 0.22), (40, 30, 36))
+        else:
+            daisy(c, x, y, r * 0.9, petal=(98, 130, 226), heart=(60, 70, 150))
+    return c.finish()
+
+
 # -- writing the examples -------------------------------------------------------------------------------
 
 DRAWINGS: dict[str, dict[str, Callable[[], Image.Image]]] = {
     "kitten-garden": {"kitten": draw_kitten, "ball": draw_ball, "garden": draw_garden, "porch": draw_porch},
+    "lighthouse-storm": {"sailboat": draw_sailboat, "seagull": draw_seagull, "sea": draw_sea, "coast": draw_coast},
+    "caterpillar-butterfly": {"caterpillar": draw_caterpillar, "butterfly": draw_butterfly, "branch": draw_branch,
+                              "meadow": draw_meadow},
 }
 
 
