@@ -35,6 +35,7 @@ _ID_RE = re.compile(ID_PATTERN)
 MAX_SCENES = 1000
 MAX_FRAMES_PER_SCENE = 1024
 MAX_MOTION = 0.25  # background motion, fraction of the frame per frame
+MAX_SEED = 2**32 - 1  # what every random generator we hand seeds to (torch, numpy, llama.cpp) accepts
 
 Box = tuple[float, float, float, float]
 
@@ -86,7 +87,7 @@ class Reference(_Model):
     image: str = Field(min_length=1, max_length=512)
     source: Literal["generated", "upload", "drawn"] = "upload"
     cutout: bool = False
-    seed: int | None = None
+    seed: int | None = Field(default=None, ge=0, le=MAX_SEED)
 
     @field_validator("image")
     @classmethod
@@ -171,7 +172,9 @@ class Scene(_Model):
     frames: list[FrameNote] = Field(default_factory=list)
     tracks: list[Track] = Field(default_factory=list)
     transition: Transition = Field(default_factory=Transition)
-    seed: int | None = None
+    seed: int | None = Field(
+        default=None, ge=0, le=MAX_SEED, description="None: the storyboard seed + 1000 x the scene's position."
+    )
     warnings: list[str] = Field(
         default_factory=list, description="Planner notes the editor shows; they do not affect rendering."
     )
@@ -199,7 +202,7 @@ class Storyboard(_Model):
     fps: int = Field(default=8, ge=1, le=60)
     width: int = Field(default=512, ge=64, le=2048, multiple_of=8)
     height: int = Field(default=320, ge=64, le=2048, multiple_of=8)
-    seed: int = Field(default=0, ge=0, le=2**32 - 1)
+    seed: int = Field(default=0, ge=0, le=MAX_SEED)
     entities: list[Entity] = Field(default_factory=list)
     scenes: list[Scene] = Field(min_length=1, max_length=MAX_SCENES)
 

@@ -158,6 +158,8 @@ FIELD_CASES = [
     ("warning not text", lambda d: d["scenes"][0].update(warnings=["ok", 3]),
      "scene s1: warnings #2: must be text, got 3"),
     ("scene seed", lambda d: d["scenes"][0].update(seed="x"), 'scene s1: seed: must be a whole number, got "x"'),
+    ("negative seed", lambda d: d["scenes"][0].update(seed=-1), "scene s1: seed: must be at least 0, got -1"),
+    ("seed too big", lambda d: d.update(seed=2**32), "seed: must be at most 4294967295, got 4294967296"),
 ]
 
 
