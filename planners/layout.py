@@ -70,7 +70,8 @@ def plan_layout(asker: Asker, sb: Storyboard, scene_id: str, *, continues: bool 
         asker, layout, ctx, label=label, template=template.version, messages=messages, schema=schema,
         max_tokens=max_tokens, validate=validate, repair=repair, rounds=asker.settings.llm_refine_rounds,
     )
-    scene = apply_layout(sb.scenes[index], layout, [*(notes or []), *ask_notes, *refine_notes])
+    kept = [w for w in sb.scenes[index].warnings if not w.startswith(label + ":")]  # other stages' notes stay
+    scene = apply_layout(sb.scenes[index], layout, [*kept, *(notes or []), *ask_notes, *refine_notes])
     scenes = list(sb.scenes)
     scenes[index] = scene
     return sb.model_copy(update={"scenes": scenes})

@@ -189,7 +189,14 @@ def _checked(sb: Storyboard) -> Storyboard:
 
 
 def _note(sb: Storyboard, scene_id: str, notes: list[str]) -> Storyboard:
+    """Add stage notes to a scene's warnings, replacing older notes of the same stages."""
     if not notes:
         return sb
-    scenes = [s.model_copy(update={"warnings": [*s.warnings, *notes]}) if s.id == scene_id else s for s in sb.scenes]
+    stages = {n.split(":", 1)[0] for n in notes}
+
+    def merged(s):
+        old = [w for w in s.warnings if w.split(":", 1)[0] not in stages]
+        return s.model_copy(update={"warnings": list(dict.fromkeys([*old, *notes]))})
+
+    scenes = [merged(s) if s.id == scene_id else s for s in sb.scenes]
     return sb.model_copy(update={"scenes": scenes})

@@ -56,7 +56,7 @@ def refine_layout(
                 repair=repair,
             )
         except PlanningError as err:
-            notes.append(f"refinement round {r} failed: {err}")
+            notes.append(f"{label}: refinement round {r} failed: {err}")
             break
         revised_problems = check_layout(revised, ctx)
         if len(revised_problems) > len(problems):
@@ -67,8 +67,8 @@ def refine_layout(
         return layout, notes
     fixed = fix_layout(layout, ctx, problems)
     left = check_layout(fixed, ctx)
-    notes += [f"fixed automatically: {p.message}" for p in problems if not _same(p, left)]
-    notes += [f"unresolved: {p.message}" for p in left]
+    notes += [f"{label}: fixed automatically: {p.message}" for p in problems if not _same(p, left)]
+    notes += [f"{label}: unresolved: {p.message}" for p in left]
     return fixed, notes
 
 

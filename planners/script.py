@@ -54,7 +54,7 @@ def write_script(asker: Asker, prompt: str, scenes: int | None) -> tuple[ScriptR
         repair=lambda data: repair_script(data, prompt, scenes),
     )
     if scenes and len(script.scenes) < scenes:
-        notes.append(f"the planner wrote {len(script.scenes)} of the {scenes} scenes asked for")
+        notes.append(f"script: the planner wrote {len(script.scenes)} of the {scenes} scenes asked for")
     return script, notes
 
 
