@@ -119,8 +119,10 @@ def available() -> list[str]:
 
 
 def get_generator(name: str, settings: Settings | None = None) -> Generator:
-    _load_builtin()
     cls = _REGISTRY.get(name)
+    if cls is None:  # load the others only when needed: the diffusion modules import torch (seconds)
+        _load_builtin()
+        cls = _REGISTRY.get(name)
     if cls is None:
         raise RenderError(f"no generator named '{name}'; available: {', '.join(sorted(_REGISTRY)) or 'none'}")
     return cls(settings)

@@ -70,7 +70,7 @@ def check_output_path(out_path: Path) -> Path:
 
 
 def os_error_message(err: OSError, out: Path) -> str:
-    if err.errno == errno.ENOSPC:
+    if err.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
         return f"no space left on the disk while writing {out}; the previous file (if any) is unchanged"
     if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return f"cannot write {out}: {err.strerror}"

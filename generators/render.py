@@ -20,6 +20,7 @@ from core.project import Project
 from core.settings import Settings
 from core.storyboard import Storyboard
 
+from . import animatic as _animatic  # noqa: F401 - registers the default generator without importing torch
 from .base import ProgressFn, RenderContext, get_generator
 from .cache import cached_clip_ok, clip_path, discard, expected_for, generator_dir, mark_verified, scene_key, verify_clip
 from .video import FfmpegSink

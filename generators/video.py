@@ -9,7 +9,9 @@ ffprobe, so probing decodes with `ffmpeg -f null` and reads the stream line and 
 from __future__ import annotations
 
 import re
+import signal
 import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
@@ -91,7 +93,8 @@ class FfmpegSink:
             "-i", "pipe:0", *encoder_args(self.fps), "-f", "mp4", str(self.path),
         ]  # fmt: skip
         self._stderr = tempfile.TemporaryFile()
-        self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._stderr)
+        self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._stderr,
+                                      preexec_fn=_die_with_parent if sys.platform == "linux" else None)  # fmt: skip
 
     def write(self, frame: np.ndarray) -> None:
         """Append one RGB frame (height x width x 3, uint8)."""
@@ -148,6 +151,16 @@ class FfmpegSink:
             self.close()
         else:
             self.abort()
+
+
+def _die_with_parent() -> None:
+    """In the ffmpeg child: get SIGKILL when FlowDrafter dies, so a killed render leaves no writer behind."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 @dataclass(frozen=True)

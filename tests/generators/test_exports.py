@@ -1,0 +1,138 @@
+"""Exports: mp4, PDF pages, OTIO round trip, zip, contact sheet; bad output paths leave old files intact."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import opentimelineio as otio
+import pytest
+from PIL import Image
+
+from core.errors import RenderError
+from core.project import Project
+from core.timeline import total_frames
+from generators.export import export
+from generators.video import probe
+
+from .conftest import make_project, scene
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def film(tmp_path) -> Project:
+    return make_project(tmp_path / "film", [
+        scene("s1", 10, transition={"kind": "crossfade", "frames": 2}),
+        scene("s2", 8, transition={"kind": "cut", "frames": 0}),
+        scene("s3", 9, transition={"kind": "fade", "frames": 2}),
+    ])  # fmt: skip
+
+
+def test_mp4_has_every_frame_and_starts_fast(film, tmp_path):
+    out = export(film, tmp_path / "film.mp4")
+    assert probe(out).frames == total_frames(film.load()) == 25
+    head = out.read_bytes()
+    assert head.index(b"moov") < head.index(b"mdat")  # faststart: playable while downloading
+
+
+def test_mp4_title_card_adds_its_frames(film, tmp_path):
+    out = export(film, tmp_path / "film.mp4", title_card_seconds=1.0)
+    assert probe(out).frames == 25 + 8
+
+
+def test_pdf_has_one_page_per_rows_of_scenes(film, tmp_path):
+    def pages(path: Path) -> int:
+        return len(re.findall(rb"/Type\s*/Page(?![s\w])", path.read_bytes()))
+
+    assert pages(export(film, tmp_path / "a.pdf")) == 1
+    assert pages(export(film, tmp_path / "b.pdf", rows=1, page_size="letter", orientation="portrait")) == 3
+    assert pages(export(film, tmp_path / "c.pdf", rows=2, columns=3)) == 2
+    with pytest.raises(RenderError, match="page size"):
+        export(film, tmp_path / "d.pdf", page_size="tabloid")
+
+
+def test_otio_round_trips_with_one_clip_per_scene(film, tmp_path):
+    out = export(film, tmp_path / "film.otio")
+    timeline = otio.adapters.read_from_file(str(out))
+    clips = list(timeline.find_clips())
+    assert [c.metadata["flowdrafter"]["scene_id"] for c in clips] == ["s1", "s2", "s3"]
+    assert timeline.duration().value == total_frames(film.load()) and timeline.duration().rate == 8
+    transitions = [t for t in timeline.tracks[0] if isinstance(t, otio.schema.Transition)]
+    assert len(transitions) == 1 and transitions[0].transition_type == otio.schema.TransitionTypes.SMPTE_Dissolve
+    for c in clips:
+        assert Path(c.media_reference.target_url.removeprefix("file://")).is_file()
+    assert clips[2].metadata["flowdrafter"]["fade_out"] == 2
+
+
+def test_zip_opens_as_a_project_with_its_renders(film, tmp_path):
+    out = export(film, tmp_path / "share.zip")
+    with zipfile.ZipFile(out) as zf:
+        names = zf.namelist()
+        zf.extractall(tmp_path / "unzipped")
+    assert sum(n.endswith(".mp4") for n in names) == 3
+    copy = Project.open(tmp_path / "unzipped" / "film")
+    assert copy.load() == film.load()
+    index = json.loads((copy.renders_dir / "animatic" / "index.json").read_text())
+    assert all((copy.root / rel).is_file() for rel in index.values())
+
+
+def test_contact_sheet_png(film, tmp_path):
+    out = export(film, tmp_path / "sheet.png", columns=3)
+    img = Image.open(out)
+    assert img.width > 3 * 160 and img.height > 3 * 96
+
+
+def test_bad_outputs_are_clear_errors_and_keep_the_previous_file(film, tmp_path):
+    previous = tmp_path / "film.mp4"
+    previous.write_bytes(b"the previous export")
+    with pytest.raises(RenderError, match="does not exist"):
+        export(film, tmp_path / "no" / "such" / "film.mp4")
+    with pytest.raises(RenderError, match="cannot export to '.mov'"):
+        export(film, tmp_path / "film.mov")
+    with pytest.raises(RenderError, match="is a folder"):
+        export(film, tmp_path)
+    bad_audio = tmp_path / "not-audio.wav"
+    bad_audio.write_text("this is not audio")
+    with pytest.raises(RenderError):
+        export(film, previous, audio=bad_audio)  # fails after the clips are rendered, mid-way
+    assert previous.read_bytes() == b"the previous export"
+    assert not list(tmp_path.glob(".film.mp4.*"))
+    with pytest.raises(RenderError, match="no option 'colour'"):
+        export(film, tmp_path / "x.pdf", colour="red")
+
+
+def _cli(*args, **kw):
+    return subprocess.run([sys.executable, "-c", "import sys; from ui.cli import main; sys.exit(main())", *args],
+                          cwd=ROOT, capture_output=True, text=True, **kw)  # fmt: skip
+
+
+def test_full_disk_and_empty_storyboard_are_one_line_errors(film, tmp_path):
+    import resource
+
+    from generators.render import render_storyboard
+
+    render_storyboard(film)  # so the export only writes the archive
+    limit = export(film, tmp_path / "full.zip").stat().st_size // 2
+    previous = tmp_path / "share.zip"
+    previous.write_bytes(b"old archive")
+
+    def small_disk():  # writes beyond half the archive fail, as on a full disk
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    r = subprocess.run([sys.executable, "-c", "import sys; from ui.cli import main; sys.exit(main())", "export", str(film.root), "-o", str(previous)],
+                       cwd=ROOT, capture_output=True, text=True, preexec_fn=small_disk)  # fmt: skip
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert "flowdrafter: error:" in r.stderr and "previous file" in r.stderr
+    assert previous.read_bytes() == b"old archive"
+
+    doc = json.loads(film.storyboard_path.read_text())
+    doc["scenes"] = []
+    film.storyboard_path.write_text(json.dumps(doc))
+    r = _cli("export", str(film.root), "-o", str(previous))
+    assert r.returncode == 2 and "at least one scene" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert previous.read_bytes() == b"old archive"
