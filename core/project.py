@@ -10,7 +10,7 @@ import json
 import time
 from pathlib import Path
 
-from .atomic import atomic_write_text
+from .atomic import atomic_write_bytes, atomic_write_text
 from .errors import AssetError, ProjectError, StoryboardError
 from .storyboard import Storyboard, check_relative_path
 from .upgrade import load_storyboard
@@ -105,6 +105,8 @@ class Project:
             raise StoryboardError([f"malformed JSON at line {err.lineno} column {err.colno}: {err.msg}"], str(path)) from None
         except RecursionError:
             raise StoryboardError(["malformed JSON: nested too deeply"], str(path)) from None
+        except ValueError as err:  # e.g. an integer with more than 4300 digits
+            raise StoryboardError([f"malformed JSON: {str(err).split(':')[0]}"], str(path)) from None
 
     def load(self) -> Storyboard:
         return load_storyboard(self.read_json(), str(self.storyboard_path))
@@ -119,20 +121,20 @@ class Project:
         path = self.storyboard_path
         try:
             if path.is_file():
-                old = path.read_text(encoding="utf-8", errors="replace")
-                if old == text:
+                old = path.read_bytes()  # archived byte for byte, even if it is damaged
+                if old == text.encode("utf-8"):
                     return
                 self._archive(old, keep)
             atomic_write_text(path, text)
         except OSError as err:
             raise ProjectError(f"cannot save {path}: {err.strerror or err}") from None
 
-    def _archive(self, text: str, keep: int) -> None:
+    def _archive(self, data: bytes, keep: int) -> None:
         self.history_dir.mkdir(exist_ok=True)
         now = time.time_ns()  # one reading, UTC: names sort in save order across seconds and DST changes
         secs, nanos = divmod(now, 1_000_000_000)
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(secs)) + f"-{nanos:09d}"
-        atomic_write_text(self.history_dir / f"storyboard-{stamp}.json", text)
+        atomic_write_bytes(self.history_dir / f"storyboard-{stamp}.json", data)
         versions = self.history()
         for old in versions[:-keep] if keep else versions:
             old.unlink(missing_ok=True)

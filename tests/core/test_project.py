@@ -70,6 +70,7 @@ def test_opening_something_that_is_not_a_project(tmp_path):
         (b"  \n", "the file is empty"),
         (b'{"title": "caf\xe9"}', "not UTF-8 text (byte 14)"),
         (b"[" * 100_000 + b"]" * 100_000, "malformed JSON: nested too deeply"),
+        (b'{"fps": ' + b"9" * 5000 + b"}", "malformed JSON: Exceeds the limit (4300 digits) for integer string conversion"),
         (b"[1, 2]", "a storyboard is a JSON object, got list"),
         (b"{}", "the storyboard is empty"),
     ],
@@ -129,9 +130,9 @@ def test_saving_the_same_document_adds_no_history(project, sample_storyboard):
 
 
 def test_a_damaged_file_is_archived_not_lost_when_saving_over_it(project, sample_storyboard):
-    project.storyboard_path.write_text('{"half a fi')
+    project.storyboard_path.write_bytes(b'{"half a fi\xff\xfe')
     project.save(sample_storyboard)
-    assert [p.read_text() for p in project.history()] == ['{"half a fi']
+    assert [p.read_bytes() for p in project.history()] == [b'{"half a fi\xff\xfe']  # byte for byte
     assert project.load() == sample_storyboard
 
 

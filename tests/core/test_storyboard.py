@@ -153,6 +153,8 @@ FIELD_CASES = [
      "entity kitten: reference.image: asset path 'C:\\cat.png' must be relative to the project folder"),
     ("climbing reference", lambda d: d["entities"][0].update(reference={"image": "assets/../../x.png"}),
      "entity kitten: reference.image: asset path 'assets/../../x.png' must not contain '..'"),
+    ("nul in reference", lambda d: d["entities"][0].update(reference={"image": "assets/a\x00.png"}),
+     "entity kitten: reference.image: asset path contains a NUL character"),
     ("reference source", lambda d: d["entities"][0].update(reference={"image": "a.png", "source": "web"}),
      'entity kitten: reference.source: must be one of generated, upload, drawn, got "web"'),
     ("warning not text", lambda d: d["scenes"][0].update(warnings=["ok", 3]),
