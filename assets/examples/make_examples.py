@@ -184,11 +184,12 @@ class Canvas:
             for x, y in (sc[0], sc[-1]):
                 d.ellipse((x - r, y - r, x + r, y + r), fill=255)
             return Mask(img, ox, oy)
-        length = sum(math.dist(a, b) for a, b in zip(pts, pts[1:]))
-        n = max(8, int(length * 1.5))
-        for i in range(n + 1):
-            t = i / n
-            x, y = along(sc, t)
+        arr = np.asarray(sc, dtype=np.float64)
+        cum = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(arr, axis=0).T))])
+        n = max(8, int(cum[-1] / s * 1.5))
+        ts = np.linspace(0.0, 1.0, n + 1)
+        xs, ys = np.interp(ts * cum[-1], cum, arr[:, 0]), np.interp(ts * cum[-1], cum, arr[:, 1])
+        for t, x, y in zip(ts, xs, ys):
             r = (width + (width_end - width) * t) * s / 2
             d.ellipse((x - r, y - r, x + r, y + r), fill=255)
         return Mask(img, ox, oy)
@@ -270,11 +271,14 @@ class Canvas:
         if got is None:
             return
         cov, xx, yy, dest = got
-        tt = np.broadcast_to(np.clip(t(xx, yy), 0.0, 1.0), cov.shape)
-        pos = np.array([p for p, _ in stops], dtype=np.float32)
-        chans = [np.interp(tt, pos, np.array([col[k] for _, col in stops], dtype=np.float32)) for k in range(3)]
-        layer = np.stack([*chans, cov * 255.0], axis=-1)
-        self.img.alpha_composite(Image.fromarray(np.clip(layer + 0.5, 0, 255).astype(np.uint8)), dest=dest)
+        idx = np.broadcast_to(np.clip(t(xx, yy), 0.0, 1.0) * 1023.0 + 0.5, cov.shape).astype(np.int32)
+        pos = np.array([p for p, _ in stops])
+        ramp = np.linspace(0.0, 1.0, 1024)
+        lut = np.stack([np.interp(ramp, pos, [col[k] for _, col in stops]) for k in range(3)], axis=-1)
+        layer = np.empty((*cov.shape, 4), dtype=np.uint8)
+        layer[..., :3] = np.clip(lut + 0.5, 0, 255).astype(np.uint8)[idx]
+        layer[..., 3] = np.clip(cov * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        self.img.alpha_composite(Image.fromarray(layer), dest=dest)
 
     def outlined(self, mask: Mask, color: Color, width: float = 2.0, ink: Color = INK) -> None:
         """Fill a shape and give it an outline of `width` output pixels."""
@@ -288,18 +292,15 @@ class Canvas:
 
     def finish(self, *, crop_margin: int | None = None) -> Image.Image:
         """Downsample to the output size; with `crop_margin`, crop to the drawing plus that margin."""
-        a = np.asarray(self.img, dtype=np.float32)
-        alpha = a[..., 3:4] / 255.0
-        pre = np.concatenate([a[..., :3] * alpha, alpha * 255.0], axis=-1)
-        s = self.s
-        pre = pre.reshape(self.h, s, self.w, s, 4).mean(axis=(1, 3))
-        out_a = pre[..., 3:4]
-        rgb = np.where(out_a > 0, pre[..., :3] * 255.0 / np.maximum(out_a, 1e-6), 0.0)
-        img = np.clip(np.concatenate([rgb, out_a], axis=-1) + 0.5, 0, 255).astype(np.uint8)
+        if self.img.getextrema()[3][0] == 255:  # opaque: a plain box filter
+            out = self.img.convert("RGB").reduce(self.s)
+            return out if crop_margin is None else out.convert("RGBA")
+        out = self.img.convert("RGBa").reduce(self.s).convert("RGBA")  # premultiplied, so edges don't darken
+        img = np.array(out)
         img[img[..., 3] == 0] = 0  # fully transparent pixels carry no colour
         out = Image.fromarray(img)
         if crop_margin is None:
-            return out.convert("RGB") if img[..., 3].min() == 255 else out
+            return out
         x0, y0, x1, y1 = out.getbbox() or (0, 0, self.w, self.h)
         m = crop_margin
         return out.crop((max(0, x0 - m), max(0, y0 - m), min(self.w, x1 + m), min(self.h, y1 + m)))
@@ -1015,11 +1016,11 @@ def make_example(folder: Path, drawings: dict[str, Callable[[], Image.Image]]) -
     """Draw every entity of one example into its assets/ and point the storyboard at the drawings."""
     sb_path = folder / "storyboard.json"
     data = json.loads(sb_path.read_text(encoding="utf-8"))
+    missing = [e["id"] for e in data["entities"] if e["id"] not in drawings]
+    if missing:
+        raise SystemExit(f"{folder.name}: no drawing for entity '{missing[0]}'")
     for entity in data["entities"]:
-        draw = drawings.get(entity["id"])
-        if draw is None:
-            raise SystemExit(f"{folder.name}: no drawing for entity '{entity['id']}'")
-        img = draw()
+        img = drawings[entity["id"]]()
         rel = f"assets/{entity['id']}.png"
         atomic_write_bytes(folder / rel, png_bytes(img))
         foreground = entity["kind"] == "foreground"
