@@ -133,7 +133,7 @@ class Keyframe(_Model):
 
 
 class Track(_Model):
-    entity: str
+    entity: str = Field(pattern=ID_PATTERN, description="Id of a foreground entity.")
     keyframes: list[Keyframe] = Field(min_length=1)
     easing: Easing = Easing.linear
 
@@ -165,7 +165,7 @@ class Scene(_Model):
     id: str = Field(pattern=ID_PATTERN)
     title: str = Field(default="", max_length=200)
     event: str = Field(min_length=1, max_length=2000)
-    background: str | None = Field(default=None, description="Id of a background entity.")
+    background: str | None = Field(default=None, pattern=ID_PATTERN, description="Id of a background entity.")
     num_frames: int = Field(default=16, ge=1, le=MAX_FRAMES_PER_SCENE)
     camera: Camera = Field(default_factory=Camera)
     background_motion: BackgroundMotion = Field(default_factory=BackgroundMotion)
@@ -308,7 +308,7 @@ def integrity_problems(sb: Storyboard | dict[str, Any]) -> list[str]:
             seen_scenes.add(sid)
         n = _frame_count(s)
         background = _get(s, "background")
-        if isinstance(background, str) and entities_ok:
+        if isinstance(background, str) and is_valid_id(background) and entities_ok:
             if background not in kinds:
                 problems.append(f"{where}: background '{background}' is not an entity")
             elif kinds[background] == "foreground":
@@ -320,8 +320,8 @@ def integrity_problems(sb: Storyboard | dict[str, Any]) -> list[str]:
         seen_tracks: set[str] = set()
         for t in _list(s, "tracks"):
             entity = _get(t, "entity")
-            if not isinstance(entity, str):
-                continue
+            if not isinstance(entity, str) or not is_valid_id(entity):
+                continue  # already a field error
             tw = f"{where}, track {entity}"
             if entity in seen_tracks:
                 problems.append(f"{tw}: duplicate track for this entity")
@@ -448,9 +448,11 @@ def _child(node: Any, key: Any) -> Any:
 def _item_name(collection: str, item: Any, index: int) -> str:
     label, field = _COLLECTIONS[collection]
     value = item.get(field) if isinstance(item, dict) else None
-    if isinstance(value, (str, int)) and not isinstance(value, bool) and str(value).strip():
+    if field == "frame" and _is_int(value):
         return f"{label} {value}"
-    return f"{label} #{index + 1}"
+    if field != "frame" and isinstance(value, str) and value.strip() and len(value) <= 64:
+        return f"{label} {value}"
+    return f"{label} #{index + 1}"  # its name is missing or is itself the problem
 
 
 def _show(v: Any) -> str:
@@ -460,7 +462,7 @@ def _show(v: Any) -> str:
     if isinstance(v, (list, tuple)):
         return f"a list of {len(v)}"
     if isinstance(v, float) and not math.isfinite(v):
-        return str(v)
+        return "NaN" if math.isnan(v) else "Infinity" if v > 0 else "-Infinity"  # as JSON files spell them
     try:
         text = json.dumps(v, ensure_ascii=False)
     except (TypeError, ValueError):
@@ -470,6 +472,12 @@ def _show(v: Any) -> str:
 
 def _choices(expected: str) -> str:
     return expected.replace("'", "").replace(" or ", ", ")
+
+
+_NUMBER_ERRORS = {
+    "int_type", "int_parsing", "int_from_float", "float_type", "float_parsing", "finite_number",
+    "greater_than_equal", "less_than_equal", "greater_than", "less_than", "multiple_of",
+}
 
 
 def error_message(e: dict[str, Any]) -> str:
@@ -483,7 +491,7 @@ def error_message(e: dict[str, Any]) -> str:
         return "required field is missing"
     if kind == "extra_forbidden":
         return "unknown field"
-    if isinstance(value, float) and not math.isfinite(value):
+    if isinstance(value, float) and not math.isfinite(value) and kind in _NUMBER_ERRORS:
         return f"must be a finite number{got}"
     if kind in ("int_type", "int_parsing", "int_from_float", "int_parsing_size"):
         return f"must be a whole number{got}"
@@ -513,7 +521,7 @@ def error_message(e: dict[str, Any]) -> str:
         return "must not be empty" if ctx.get("min_length") == 1 else f"needs at least {ctx.get('min_length')} characters"
     if kind == "string_too_long":
         return f"is too long ({len(value)} characters; at most {ctx.get('max_length')})"
-    if kind == "string_pattern_mismatch" and loc and loc[-1] == "id":
+    if kind == "string_pattern_mismatch" and loc and loc[-1] in ("id", "entity", "background"):
         return (
             f"{_show(value)} is not a valid id: use lowercase letters, digits, '-' and '_', "
             "starting with a letter or digit, at most 64 characters"

@@ -135,7 +135,7 @@ FIELD_CASES = [
     ("motion range", lambda d: d["scenes"][0]["background_motion"].update(dx=-0.5),
      "scene s1: background_motion.dx: must be at least -0.25, got -0.5"),
     ("motion infinite", lambda d: d["scenes"][0]["background_motion"].update(dy=float("inf")),
-     "scene s1: background_motion.dy: must be a finite number, got inf"),
+     "scene s1: background_motion.dy: must be a finite number, got Infinity"),
     ("entity kind", lambda d: d["entities"][0].update(kind="fg"),
      'entity kitten: kind: must be one of foreground, background, got "fg"'),
     ("scene not object", lambda d: d["scenes"].__setitem__(1, "scene two"),
@@ -159,6 +159,15 @@ FIELD_CASES = [
      'entity kitten: reference.source: must be one of generated, upload, drawn, got "web"'),
     ("warning not text", lambda d: d["scenes"][0].update(warnings=["ok", 3]),
      "scene s1: warnings #2: must be text, got 3"),
+    ("empty track entity", lambda d: d["scenes"][0]["tracks"][1].update(entity=""),
+     "scene s1, track #2: entity: \"\" is not a valid id: use lowercase letters, digits, '-' and '_', "
+     "starting with a letter or digit, at most 64 characters"),
+    ("text that is NaN", lambda d: d["entities"][1].update(description=float("nan")),
+     "entity ball: description: must be text, got NaN"),
+    ("frame named by a bad value", lambda d: kf(d).update(frame="last"),
+     'scene s1, track kitten, frame #2: frame: must be a whole number, got "last"'),
+    ("scene named by a bad value", lambda d: d["scenes"][1].update(id=2),
+     "scene #2: id: must be text, got 2"),
     ("scene seed", lambda d: d["scenes"][0].update(seed="x"), 'scene s1: seed: must be a whole number, got "x"'),
     ("negative seed", lambda d: d["scenes"][0].update(seed=-1), "scene s1: seed: must be at least 0, got -1"),
     ("seed too big", lambda d: d.update(seed=2**32), "seed: must be at most 4294967295, got 4294967296"),
@@ -307,3 +316,43 @@ def test_slugify_makes_valid_unused_ids():
         {"entities": [{"id": slugify("Ünïcode Ꮚ name " * 9), "name": "x", "kind": "foreground"}],
          "scenes": [{"id": "s1", "event": "e"}]}
     )
+
+
+# -- robustness: any JSON value anywhere gives problems, never a crash ---------------------------------
+
+JUNK = [None, True, 0, -1, 2**70, 1e308, float("nan"), "", "x", "s1", "kitten", [], [1, 2, 3, 4], {}, {"a": 1}, [[[]]]]
+
+
+def _paths(node, prefix=()):
+    yield prefix
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield from _paths(v, prefix + (k,))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from _paths(v, prefix + (i,))
+
+
+def test_random_damage_anywhere_gives_problems_not_crashes(sample_doc):
+    import copy
+    import random
+
+    rng = random.Random(7)
+    paths = [p for p in _paths(sample_doc) if p]
+    for _ in range(400):
+        doc = copy.deepcopy(sample_doc)
+        for path in rng.sample(paths, rng.randint(1, 3)):
+            node = doc
+            try:
+                for key in path[:-1]:
+                    node = node[key]
+                if rng.random() < 0.15 and isinstance(node, dict):
+                    node.pop(path[-1], None)
+                else:
+                    node[path[-1]] = rng.choice(JUNK)
+            except (KeyError, IndexError, TypeError):
+                continue  # an earlier change removed this place
+        try:
+            load_storyboard(doc)
+        except StoryboardError as err:
+            assert err.problems and all(isinstance(p, str) and p and "\n" not in p for p in err.problems)
