@@ -924,7 +924,7 @@ def leaf(c: Canvas, base: Point, tip: Point, width: float, color: Color, bite: P
         return (bx + dx * t + nx * w, by + dy * t + ny * w)
     shape = c.poly([at(t, 1) for t in np.linspace(0, 1, 24)] + [at(t, -1) for t in np.linspace(1, 0, 24)])
     if bite is not None:
-        shape = c.minus(shape, c.union(*(c.ellipse(bite[0] + k * 10, bite[1] + (k % 2) * 6, 16, 16) for k in range(-1, 2))))
+        shape = c.minus(shape, c.union(*(c.ellipse(bite[0] - abs(k) * 3, bite[1] + k * 18, 15, 15) for k in range(-1, 2))))
     c.outlined(shape, color, 2)
     c.paint(shape, shade(color, 0.75), Field(lambda xx, yy: ((xx - bx) * nx + (yy - by) * ny < 0).astype(np.float32)) * 0.5)
     c.paint(c.inter(c.line([at(0, 0), at(0.95, 0)], 2.4), shape), shade(color, 1.35))
@@ -951,7 +951,7 @@ def draw_branch() -> Image.Image:
     c.outlined(c.line(twig, 16, 8), (132, 96, 64), 2.5)
     # 2. leaves along the branch; one with a caterpillar bite
     leaf(c, (120, 450), (40, 260), 70, (96, 160, 66))
-    leaf(c, (260, 446), (330, 620), 80, LEAF, bite=(376, 524))
+    leaf(c, (260, 446), (330, 620), 80, LEAF, bite=(380, 518))
     leaf(c, (420, 454), (520, 610), 64, (92, 156, 64))
     leaf(c, (640, 300), (780, 190), 60, (112, 176, 76))
     leaf(c, (610, 380), (470, 270), 56, (100, 164, 70))
