@@ -226,6 +226,22 @@ def test_check_lists_every_problem_including_reference_files(capsys, tmp_path, s
     ]
 
 
+def test_check_opens_the_reference_images(capsys, tmp_path, sample_doc):
+    sample_doc["entities"][0]["reference"] = {"image": "assets/kitten.png"}
+    sample_doc["entities"][1]["reference"] = {"image": "assets/ball.png"}
+    root = write_project(tmp_path / "p", sample_doc)
+    (root / "assets" / "kitten.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 30)
+    from PIL import Image
+
+    Image.new("RGB", (8, 8)).save(root / "assets" / "ball.png")
+    code, _, err = run(capsys, "check", root)
+    assert code == 2
+    assert err.splitlines() == [
+        f"{root}: entity kitten: reference.image: assets/kitten.png is not an image (PNG, JPEG or WebP expected)",
+        "1 problem found",
+    ]
+
+
 def test_check_refuses_a_reference_symlinked_out_of_the_project(capsys, tmp_path, sample_doc):
     (tmp_path / "outside.png").write_bytes(b"x")
     sample_doc["entities"][0]["reference"] = {"image": "assets/kitten.png"}

@@ -7,8 +7,9 @@ import json
 import sys
 from pathlib import Path
 
-from core.errors import StoryboardError
+from core.errors import AssetError, StoryboardError
 from core.examples import DEFAULT_EXAMPLE, copy_example, list_examples
+from core.images import load_asset_image
 from core.project import Project
 from core.storyboard import json_schema
 from core.timeline import timecode, total_frames
@@ -47,7 +48,16 @@ def check_project(path: Path) -> list[str]:
         sb = project.load()
     except StoryboardError as err:
         return err.problems + _raw_asset_problems(project, err.problems)
-    return project.missing_assets(sb)
+    problems = project.missing_assets(sb)
+    for e in sb.entities:  # references that exist must also be images FlowDrafter can use
+        where = f"entity {e.id}: reference.image: "
+        if e.reference is None or any(p.startswith(where) for p in problems):
+            continue
+        try:
+            load_asset_image(project, e.reference.image)
+        except AssetError as err:
+            problems.append(where + str(err))
+    return problems
 
 
 def _raw_asset_problems(project: Project, known: list[str]) -> list[str]:
