@@ -28,7 +28,7 @@ from core.errors import RenderError
 from core.storyboard import Storyboard, TransitionKind
 from core.timeline import overlap_after, total_frames
 
-from .video import FfmpegSink, gop, probe, read_frames, run_ffmpeg, timescale
+from .video import FfmpegSink, concat_entry, gop, read_ranges, run_ffmpeg
 
 # An output frame: ("copy", clip, start, end) runs, or one composed frame made of (clip, frame, weight)
 # terms; the weights of a crossfade sum to 1, a fade's weight is below 1 (towards black).
@@ -78,7 +78,7 @@ def _copy_range(n: int, head: int, tail: int, g: int) -> tuple[int, int] | None:
     return (start, end) if end > start else None
 
 
-def plan_stitch(sb: Storyboard, no_copy: set[int] | None = None) -> _Plan:
+def plan_stitch(sb: Storyboard) -> _Plan:
     """The output as copy runs and composed frames, in order."""
     g = gop(sb.fps)
     x_in, x_out, f_in, f_out = _transition_frames(sb)
@@ -86,7 +86,7 @@ def plan_stitch(sb: Storyboard, no_copy: set[int] | None = None) -> _Plan:
     for i, scene in enumerate(sb.scenes):
         n = scene.num_frames
         head, tail = max(x_in[i], f_in[i]), max(x_out[i], f_out[i])
-        rng = None if no_copy and i in no_copy else _copy_range(n, head, tail, g)
+        rng = _copy_range(n, head, tail, g)
         j = x_in[i]  # the first x_in frames were shown in the previous crossfade
         own_end = n - x_out[i]
         while j < own_end:
@@ -107,37 +107,37 @@ def plan_stitch(sb: Storyboard, no_copy: set[int] | None = None) -> _Plan:
     return _Plan(items)
 
 
-class _Decoded:
-    """Decoded frames of the clips, only the stretches that are re-encoded, decoded once each."""
+def _compose(frames: dict[tuple[int, int], np.ndarray], terms: list[Term], shape: tuple[int, int, int]) -> np.ndarray:
+    """A blend of decoded frames (weights in 1/256 steps, integer maths: this runs per transition frame)."""
+    if len(terms) == 1 and terms[0][2] == 1.0:
+        return frames[terms[0][:2]]
+    acc = np.zeros(shape, np.uint32)
+    for i, f, w in terms:
+        acc += frames[(i, f)].astype(np.uint32) * np.uint32(round(w * 256))
+    return np.minimum((acc + 128) >> 8, 255).astype(np.uint8)
 
-    def __init__(self, sb: Storyboard, clips: list[Path]):
-        self.sb, self.clips = sb, clips
-        self.cache: dict[int, dict[int, np.ndarray]] = {}
 
-    def prefetch(self, needed: dict[int, set[int]]) -> None:
-        for i, frames in needed.items():
-            got = self.cache.setdefault(i, {})
-            todo = sorted(f for f in frames if f not in got)
-            # decode contiguous runs in one ffmpeg call each
-            runs: list[list[int]] = []
-            for f in todo:
-                if runs and f == runs[-1][-1] + 1:
-                    runs[-1].append(f)
-                else:
-                    runs.append([f])
-            for run in runs:
-                arr = read_frames(self.clips[i], self.sb.width, self.sb.height, self.sb.fps, run[0], len(run))
-                for f, frame in zip(run, arr):
-                    got[f] = frame
-
-    def compose(self, terms: list[Term]) -> np.ndarray:
-        if len(terms) == 1 and terms[0][2] == 1.0:
-            i, f, _ = terms[0]
-            return self.cache[i][f]
-        acc = np.zeros((self.sb.height, self.sb.width, 3), np.float32)
-        for i, f, w in terms:
-            acc += self.cache[i][f].astype(np.float32) * w
-        return np.clip(acc + 0.5, 0, 255).astype(np.uint8)
+def _needed_ranges(sb: Storyboard, plan: _Plan) -> list[tuple[int, int, int]]:
+    """Per clip, the keyframe-aligned stretch [start, end) that holds every frame a composed frame uses."""
+    g = gop(sb.fps)
+    lo: dict[int, list[int]] = {}
+    for item in plan.items:
+        if item[0] == "frame":
+            for i, f, _ in item[1]:
+                lo.setdefault(i, []).append(f)
+    ranges = []
+    for i, frames in sorted(lo.items()):
+        # contiguous runs of needed frames, each widened back to its keyframe
+        frames = sorted(set(frames))
+        runs: list[list[int]] = [[frames[0], frames[0]]]
+        for f in frames[1:]:
+            if f <= runs[-1][1] + g:
+                runs[-1][1] = f
+            else:
+                runs.append([f, f])
+        for a, b in runs:
+            ranges.append((i, (a // g) * g, b + 1))
+    return ranges
 
 
 def stitch(
@@ -150,28 +150,71 @@ def stitch(
     progress: Callable[[float, str], None] | None = None,
 ) -> StitchReport:
     """Join the clips (scene id -> mp4, one per scene of `sb`) into `out_path` (written in place; callers
-    that need atomicity pass a temporary path). Returns what was copied and what re-encoded."""
+    that need atomicity pass a temporary path). Returns what was copied and what re-encoded.
+
+    At most three ffmpeg runs: one decoding the stretches around transitions, one encoding all composed
+    frames (split into one file per stretch), one joining copy runs and stretches by stream copy.
+    """
     report_progress = progress or (lambda f, m: None)
     missing = [s.id for s in sb.scenes if s.id not in clips]
     if missing:
         raise RenderError(f"no clip for scene {', '.join(missing)}")
     paths = [Path(clips[s.id]) for s in sb.scenes]
     total = total_frames(sb)
+    plan = plan_stitch(sb)
     work = Path(tempfile.mkdtemp(prefix="flowdrafter-stitch-"))
     try:
-        no_copy: set[int] = set()
-        while True:
-            plan = plan_stitch(sb, no_copy)
-            pieces, bad = _split_copies(sb, paths, plan, work)
-            if not bad:
-                break
-            no_copy |= bad  # a clip whose keyframes are not where expected is re-encoded instead
-        report_progress(0.3, "joining clips")
-        entries, copied, reencoded, notes = _encode_gaps(sb, paths, plan, pieces, work)
-        if no_copy:
-            notes.append(f"clips {sorted(sb.scenes[i].id for i in no_copy)} were re-encoded (unexpected keyframes)")
+        # 1. decode what the transitions need and encode the composed stretches
+        gaps: list[list[list[Term]]] = []  # stretches of composed frames between copy runs
+        after_copy = True
+        for item in plan.items:
+            if item[0] == "copy":
+                after_copy = True
+                continue
+            if after_copy:
+                gaps.append([])
+                after_copy = False
+            gaps[-1].append(item[1])
+        gap_files: list[Path] = []
+        reencoded = sum(len(g) for g in gaps)
+        if gaps:
+            report_progress(0.1, f"re-encoding {reencoded} transition frames")
+            ranges = _needed_ranges(sb, plan)
+            decoded = read_ranges([(paths[i], a, b) for i, a, b in ranges], sb.width, sb.height, sb.fps, work)
+            frames: dict[tuple[int, int], np.ndarray] = {}
+            for (i, a, _), arr in zip(ranges, decoded):
+                for k, fr in enumerate(arr):
+                    frames[(i, a + k)] = fr
+            starts, n = [], 0
+            for g in gaps:
+                starts.append(n)
+                n += len(g)
+            # one encoder run; with several stretches the segment muxer splits them at forced keyframes
+            target = work / ("gap%03d.mp4" if len(gaps) > 1 else "gap000.mp4")
+            shape = (sb.height, sb.width, 3)
+            with FfmpegSink(target, sb.width, sb.height, sb.fps, expected_frames=reencoded, split_at=starts[1:] or None) as sink:
+                for g in gaps:
+                    for terms in g:
+                        sink.write(_compose(frames, terms, shape))
+            gap_files = [work / f"gap{k:03d}.mp4" for k in range(len(gaps))]
+
+        # 2. join copy runs (cut at keyframes by the concat demuxer) and stretches by stream copy
+        report_progress(0.6, "joining clips")
+        lines, k, copied = [], 0, 0
+        prev_copy = True
+        for item in plan.items:
+            if item[0] == "copy":
+                _, i, start, end = item
+                n_i = sb.scenes[i].num_frames
+                lines.append(concat_entry(paths[i], sb.fps, start, None if end == n_i else end))
+                copied += end - start
+                prev_copy = True
+            elif prev_copy:
+                lines.append(concat_entry(gap_files[k], sb.fps))
+                k += 1
+                prev_copy = False
         listing = work / "list.txt"
-        listing.write_text("".join(f"file '{_quote(p)}'\n" for p in entries))
+        listing.write_text("".join(lines))
         args = ["-f", "concat", "-safe", "0", "-i", str(listing)]
         if audio is not None:
             args += ["-i", str(audio), "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-c:a", "aac", "-b:a", "160k",
@@ -181,83 +224,10 @@ def stitch(
         if faststart:
             args += ["-movflags", "+faststart"]
         args += ["-f", "mp4", str(out_path)]
-        run_ffmpeg(args, out_path, "joining the clips")
-        report_progress(0.9, "checking the result")
-        info = probe(out_path, decode=False)
-        if info.frames != total:
-            raise RenderError(f"the stitched video has {info.frames} frames, expected {total}")
+        written = run_ffmpeg(args, out_path, "joining the clips")
+        if written != total:
+            raise RenderError(f"the stitched video has {written} frames, expected {total}")
         report_progress(1.0, "done")
-        return StitchReport(total, copied, reencoded, len(entries), notes)
+        return StitchReport(total, copied, reencoded, len(lines))
     finally:
         shutil.rmtree(work, ignore_errors=True)
-
-
-def _quote(path: Path) -> str:
-    return str(path).replace("'", "'\\''")
-
-
-def _split_copies(sb: Storyboard, paths: list[Path], plan: _Plan, work: Path) -> tuple[dict, set[int]]:
-    """Cut each clip's copy run out by stream copy at its keyframes; returns run -> file, and bad clips."""
-    pieces: dict[tuple[int, int, int], Path] = {}
-    bad: set[int] = set()
-    for item in plan.items:
-        if item[0] != "copy":
-            continue
-        _, i, start, end = item
-        n = sb.scenes[i].num_frames
-        if start == 0 and end == n:
-            pieces[(i, start, end)] = paths[i]
-            continue
-        cuts = [c for c in (start, end) if 0 < c < n]
-        pattern = work / f"clip{i:04d}-%03d.mp4"
-        run_ffmpeg(["-i", str(paths[i]), "-map", "0:v:0", "-c", "copy", "-f", "segment", "-segment_format", "mp4",
-                    "-segment_format_options", f"video_track_timescale={timescale(sb.fps)}",
-                    "-segment_frames", ",".join(map(str, cuts)), "-reset_timestamps", "1", str(pattern)],
-                   work, f"splitting the clip of scene {sb.scenes[i].id}")  # fmt: skip
-        index = 1 if start > 0 else 0
-        piece = work / f"clip{i:04d}-{index:03d}.mp4"
-        try:
-            ok = piece.is_file() and probe(piece, decode=False).frames == end - start
-        except RenderError:
-            ok = False
-        if not ok:
-            bad.add(i)
-        pieces[(i, start, end)] = piece
-    return pieces, bad
-
-
-def _encode_gaps(sb: Storyboard, paths: list[Path], plan: _Plan, pieces: dict, work: Path):
-    """Re-encode every stretch of composed frames; returns the concat entries in order and counts."""
-    decoded = _Decoded(sb, paths)
-    needed: dict[int, set[int]] = {}
-    for item in plan.items:
-        if item[0] == "frame":
-            for i, f, _ in item[1]:
-                needed.setdefault(i, set()).add(f)
-    decoded.prefetch(needed)
-    entries: list[Path] = []
-    copied = reencoded = 0
-    run: list[list[Term]] = []
-
-    def flush() -> None:
-        nonlocal reencoded
-        if not run:
-            return
-        seg = work / f"gap{len(entries):04d}.mp4"
-        with FfmpegSink(seg, sb.width, sb.height, sb.fps, expected_frames=len(run)) as sink:
-            for terms in run:
-                sink.write(decoded.compose(terms))
-        entries.append(seg)
-        reencoded += len(run)
-        run.clear()
-
-    for item in plan.items:
-        if item[0] == "copy":
-            flush()
-            _, i, start, end = item
-            entries.append(pieces[(i, start, end)])
-            copied += end - start
-        else:
-            run.append(item[1])
-    flush()
-    return entries, copied, reencoded, []

@@ -81,16 +81,26 @@ class FfmpegSink:
     leaving the `with` block on an exception kills ffmpeg (the caller discards the file).
     """
 
-    def __init__(self, path: Path, width: int, height: int, fps: int, *, expected_frames: int | None = None):
+    def __init__(self, path: Path, width: int, height: int, fps: int, *, expected_frames: int | None = None,
+                 split_at: list[int] | None = None):  # fmt: skip
+        """`split_at`: write separate files (path is a pattern with %03d), each starting with a keyframe
+        at these frame numbers; the stitcher encodes all its transition stretches in one process this way."""
         check_size(width, height)
         self.path = Path(path)
         self.width, self.height, self.fps = int(width), int(height), int(fps)
         self.expected_frames = expected_frames
         self.frames = 0
+        out = ["-f", "mp4", str(self.path)]
+        if split_at:
+            cuts = ",".join(str(int(c)) for c in split_at)
+            expr = "+".join(f"eq(n,{int(c)})" for c in split_at)
+            out = ["-force_key_frames", f"expr:{expr}", "-forced-idr", "1", "-f", "segment", "-segment_format", "mp4",
+                   "-segment_frames", cuts, "-segment_format_options", f"video_track_timescale={timescale(self.fps)}",
+                   "-reset_timestamps", "1", str(self.path)]  # fmt: skip
         cmd = [
             ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
             "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{self.width}x{self.height}", "-r", str(self.fps),
-            "-i", "pipe:0", *encoder_args(self.fps), "-f", "mp4", str(self.path),
+            "-i", "pipe:0", *encoder_args(self.fps), *out,
         ]  # fmt: skip
         self._stderr = tempfile.TemporaryFile()
         self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._stderr,
@@ -231,10 +241,48 @@ def read_frames(path: Path | str, width: int, height: int, fps: int, start: int 
     return np.frombuffer(proc.stdout[: n * frame_bytes], np.uint8).reshape(n, height, width, 3)
 
 
-def run_ffmpeg(args: list[str], out_path: Path, what: str) -> None:
-    """Run ffmpeg with `args`; a failure is a RenderError with a disk-aware, one-line message."""
-    proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", *args],
-                          capture_output=True, text=True, errors="replace")  # fmt: skip
+def run_ffmpeg(args: list[str], out_path: Path, what: str) -> int | None:
+    """Run ffmpeg with `args`; returns the number of video frames it wrote (from -progress), and raises a
+    RenderError with a disk-aware, one-line message when it fails."""
+    proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-nostats", "-y",
+                           "-progress", "pipe:1", *args], capture_output=True, text=True, errors="replace")  # fmt: skip
     if proc.returncode != 0:
         err = proc.stderr.strip()
         raise RenderError(_disk_message(err, out_path) or f"{what} failed: {err.splitlines()[-1] if err else 'ffmpeg error'}")
+    frames = re.findall(r"^frame=(\d+)$", proc.stdout, flags=re.M)
+    return int(frames[-1]) if frames else None
+
+
+def concat_entry(path: Path, fps: int, start: int = 0, end: int | None = None) -> str:
+    """One file of an ffmpeg concat list, cut to frames [start, end) (start must be a keyframe).
+
+    inpoint is rounded up to the microsecond (so the seek lands on the keyframe itself) and outpoint down
+    (so frame `end` is dropped and the next file starts exactly where this one ends)."""
+    quoted = str(path).replace("'", "'\\''")
+    lines = [f"file '{quoted}'"]
+    if start:
+        lines.append(f"inpoint {-(-start * 1_000_000 // fps)}us")
+    if end is not None:
+        lines.append(f"outpoint {end * 1_000_000 // fps}us")
+    return "\n".join(lines) + "\n"
+
+
+def read_ranges(entries: list[tuple[Path, int, int]], width: int, height: int, fps: int, work: Path) -> list[np.ndarray]:
+    """Decode several clip ranges [(path, start, end)] in one ffmpeg run (starts must be keyframes)."""
+    listing = work / "decode.txt"
+    listing.write_text("".join(concat_entry(p, fps, a, b) for p, a, b in entries))
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-f", "concat", "-safe", "0",
+           "-i", str(listing), "-map", "0:v:0", "-fps_mode", "passthrough",
+           "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "pipe:1"]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True)
+    frame_bytes = width * height * 3
+    want = sum(b - a for _, a, b in entries)
+    if proc.returncode != 0 or len(proc.stdout) != want * frame_bytes:
+        # fall back to one exact decode per range
+        return [read_frames(p, width, height, fps, a, b - a) for p, a, b in entries]
+    arr = np.frombuffer(proc.stdout, np.uint8).reshape(want, height, width, 3)
+    out, i = [], 0
+    for _, a, b in entries:
+        out.append(arr[i : i + b - a])
+        i += b - a
+    return out

@@ -1,0 +1,67 @@
+"""Animatic throughput: composing + encoding a scene vs ffmpeg encoding the same raw frames alone.
+
+Target: animatic time <= 2x the encode-only time (compositing overhead). Both encode through the same
+`FfmpegSink` (same codec parameters); the baseline frames are the animatic's own, composed beforehand, so
+the encoder sees identical content.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+
+from bench._projects import bench_project, timed  # noqa: E402
+from generators.animatic import AnimaticGenerator, SceneCompositor  # noqa: E402
+from generators.base import RenderContext  # noqa: E402
+from generators.render import render_storyboard  # noqa: E402
+from generators.video import FfmpegSink  # noqa: E402
+
+FRAMES = 240
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        project = bench_project(tmp / "p", scenes=1, frames=FRAMES)
+        sb = project.load()
+        gen = AnimaticGenerator()
+        ctx = RenderContext(project, sb, "s1")
+
+        def animatic() -> None:
+            with FfmpegSink(tmp / "a.mp4", sb.width, sb.height, sb.fps, expected_frames=FRAMES) as sink:
+                gen.render_scene(ctx, sink)
+
+        comp = SceneCompositor(project, sb, "s1")
+        frames = [np.asarray(comp.frame(f)) for f in range(FRAMES)]
+
+        def encode_only() -> None:
+            with FfmpegSink(tmp / "b.mp4", sb.width, sb.height, sb.fps, expected_frames=FRAMES) as sink:
+                for fr in frames:
+                    sink.write(fr)
+
+        def compose_only() -> None:
+            c = SceneCompositor(project, sb, "s1")
+            for f in range(FRAMES):
+                c.frame(f)
+
+        animatic()  # warm up fonts and caches
+        t_anim = timed(animatic, 3)
+        t_enc = timed(encode_only, 3)
+        t_comp = timed(compose_only, 3)
+        t_full = timed(lambda: render_storyboard(project, force=True), 2)
+    w, h = sb.width, sb.height
+    print(f"animatic throughput ({FRAMES} frames, {w}x{h}, two entities, captions, camera pan)")
+    print(f"  animatic (compose + encode):  {t_anim:6.3f} s  = {FRAMES / t_anim:6.1f} fps")
+    print(f"  compose only:                 {t_comp:6.3f} s  = {FRAMES / t_comp:6.1f} fps")
+    print(f"  ffmpeg encode only:           {t_enc:6.3f} s  = {FRAMES / t_enc:6.1f} fps")
+    print(f"  render_storyboard (+verify):  {t_full:6.3f} s  = {FRAMES / t_full:6.1f} fps")
+    print(f"  ratio animatic / encode-only: {t_anim / t_enc:6.2f}x  (target <= 2x)")
+
+
+if __name__ == "__main__":
+    main()
