@@ -112,7 +112,7 @@ class LlamaBackend:
             stamp, model_id = st.st_mtime, f"gguf:{target.resolve()}:{st.st_size}:{st.st_mtime_ns}"
         else:
             stamp, model_id = 0.0, f"hub:{target[0]}:{target[1]}"
-            if progress and _load.cache_info().currsize == 0:
+            if progress:
                 progress(f"loading LLM {target[0]} ({target[1]}) from the Hugging Face hub; the first use downloads it")
         with _LOCK:
             llama = _load(spec, settings.llm_ctx, stamp)

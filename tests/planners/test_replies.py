@@ -1,0 +1,118 @@
+"""What the LLM is asked for (flat schemas) and what becomes of what it sends back (parsing, repair)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from core.errors import PlanningError
+from planners.jsonparse import ReplyParseError, parse_reply
+from planners.repair import repair_entities, repair_layout, repair_script
+from planners.schemas import entities_schema, layout_schema, script_schema
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('```json\n{"a": 1}\n```\nHope this helps!', {"a": 1}),
+        ('{"event": "line one\nline two\ttabbed"}', {"event": "line one\nline two\ttabbed"}),
+        ('{"box": [0.1, 0.2, 7.7e98, 0.9]}', {"box": [0.1, 0.2, 7.7e98, 0.9]}),
+        ('{"title": "cut off mid-str', {"title": "cut off mid-str"}),
+        ('{"keyframes": [{"frame": 0, "boxes": [{"entity": "fox", "box": [0.1, 0.2, 0.3', {"keyframes": [{"frame": 0, "boxes": [{"entity": "fox", "box": [0.1, 0.2, 0.3]}]}]}),
+        ('{"a": 1, "descr', {"a": 1, "descr": None}),
+        ('{"a": 1, "b": 2.5e', {"a": 1, "b": 2.5}),
+        ('{"a": tru', {"a": None}),
+    ],
+)
+def test_parse_recovers_what_models_send(text, expected):
+    assert parse_reply(text) == expected
+
+
+def test_parse_non_finite_numbers():
+    data = parse_reply('{"dx": NaN, "dy": -inf, "n": ' + "9" * 5000 + ', "m": 1e999}')
+    assert math.isnan(data["dx"]) and data["dy"] == -math.inf and data["n"] == math.inf and data["m"] == math.inf
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("", "empty"), ("I'm sorry, I can't help with that.", "no JSON object"), ("[1, 2]", "no JSON object"), ('{"a": }}}', "not valid JSON")],
+)
+def test_parse_refuses_what_is_not_an_object(text, message):
+    with pytest.raises(ReplyParseError, match=message):
+        parse_reply(text)
+
+
+def _walk(node):
+    yield node
+    if isinstance(node, dict):
+        for v in node.values():
+            yield from _walk(v)
+    elif isinstance(node, list):
+        for v in node:
+            yield from _walk(v)
+
+
+@pytest.mark.parametrize("schema", [script_schema(4), script_schema(None), entities_schema(["fox", "snow"]), layout_schema(["fox", "hare"], 16)])
+def test_llm_schemas_are_flat_and_bounded(schema):
+    text = json.dumps(schema)
+    assert "$ref" not in text and "anyOf" not in text and "oneOf" not in text and "$defs" not in text
+    for node in _walk(schema):
+        if isinstance(node, dict) and node.get("type") == "array":
+            assert "maxItems" in node
+        if isinstance(node, dict) and node.get("type") == "string" and "enum" not in node:
+            assert "maxLength" in node
+        if isinstance(node, dict) and node.get("type") == "object":
+            assert node["additionalProperties"] is False and set(node["required"]) == set(node["properties"])
+
+
+def test_script_schema_fixes_the_scene_count_and_enums():
+    s = script_schema(4)["properties"]["scenes"]
+    assert (s["minItems"], s["maxItems"]) == (4, 4)
+    assert s["items"]["properties"]["camera"]["enum"] == ["static", "pan_left", "pan_right", "tilt_up", "tilt_down", "zoom_in", "zoom_out"]
+    assert layout_schema(["fox"], 16)["properties"]["keyframes"]["items"]["properties"]["boxes"]["items"]["properties"]["entity"]["enum"] == ["fox"]
+
+
+def test_repair_script_fills_and_bounds_everything():
+    data = {"scenes": [
+        {"title": "\x00\x01", "event": None, "foreground": ["fox", "Fox", "", 7, "a" * 500], "camera": "pan-right", "duration": 7.7e98},
+        {"event": "the hare runs\naway", "camera": "orbit", "duration": float("nan"), "continues": "yes"},
+        "not a scene",
+    ]}
+    script = repair_script(data, "a fox and a hare in the snow", 2)
+    a, b = script.scenes
+    assert script.title == "a fox and a hare in the snow"
+    assert a.title == "Scene 1" and a.event == "a fox and a hare in the snow"
+    assert a.foreground == ["fox", "7", "a" * 40] and a.camera.value == "pan_right" and a.duration == 8
+    assert b.event == "the hare runs away" and b.camera.value == "static" and b.duration == 2 and b.continues is False
+
+
+def test_repair_script_without_scenes_is_a_planning_error():
+    with pytest.raises(PlanningError, match="no scenes"):
+        repair_script({"title": "x", "scenes": []}, "a fox", 2)
+
+
+def test_repair_entities_drops_unknown_ids_and_fills_missing_ones():
+    reply = repair_entities(
+        {"entities": [{"id": "wolf", "description": "a grey wolf"}, {"id": "fox", "description": "a red fox\nwith a white tail"}, {"id": "fox", "description": "again"}]},
+        {"fox": "fox", "snow": "snowy field"},
+    )
+    assert [(e.id, e.description) for e in reply.entities] == [("fox", "a red fox with a white tail"), ("snow", "snowy field")]
+
+
+def test_repair_layout_makes_frames_boxes_and_motion_usable():
+    data = {
+        "background_motion": {"dx": 7.7e98, "dy": "up"},
+        "keyframes": [
+            {"frame": 40, "description": "", "boxes": [{"entity": "fox", "box": [0.9, 0.9, 0.1, float("inf")]}, {"entity": "wolf", "box": [0, 0, 1, 1]}]},
+            {"frame": -3, "boxes": [{"entity": "fox", "box": [0.1, 0.4, 0.3]}]},
+            {"frame": 40, "description": "dup", "boxes": [{"entity": "fox", "box": [0.2, 0.2, 0.4, 0.4]}]},
+        ],
+    }
+    lay = repair_layout(data, ["fox"], 16, "the fox runs")
+    assert [k.frame for k in lay.keyframes] == [0, 15]
+    assert lay.keyframes[0].boxes == [] and lay.keyframes[0].description == "the fox runs"
+    (box,) = lay.keyframes[1].boxes
+    assert box.entity == "fox" and all(0 <= c <= 1 for c in box.box) and box.box[0] < box.box[2]
+    assert lay.background_motion.dx == 0.25 and lay.background_motion.dy == 0.0
