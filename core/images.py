@@ -62,6 +62,11 @@ def _pixels(n: int) -> str:
     return f"{n / 1e6:.3g} megapixels" if n >= 100_000 else f"{n:,} pixels"
 
 
+def _reason(err: Exception) -> str:
+    text = str(err)
+    return "truncated" if "truncated" in text.lower() else text or type(err).__name__
+
+
 def decode_image(data: bytes, label: str, max_pixels: int) -> Image.Image:
     """Bytes -> an upright 8-bit RGB or RGBA image, or a precise `AssetError`."""
     with warnings.catch_warnings():
@@ -72,8 +77,12 @@ def decode_image(data: bytes, label: str, max_pixels: int) -> Image.Image:
             raise AssetError(f"{label} is not an image (PNG, JPEG or WebP expected)") from None
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             raise AssetError(f"{label} is a decompression bomb (too many pixels); refused") from None
-        except OSError as err:
-            raise AssetError(f"{label} cannot be read as an image: {err}") from None
+        except ValueError as err:
+            if "too large" in str(err).lower():  # a metadata chunk (text, ICC profile) that inflates too far
+                raise AssetError(f"{label} is a decompression bomb (a metadata block inflates too far); refused") from None
+            raise AssetError(f"{label} is damaged ({_reason(err)})") from None
+        except Exception as err:  # noqa: BLE001 - a hostile file may trip any decoder error; it is the file's fault
+            raise AssetError(f"{label} is damaged ({_reason(err)})") from None
         if img.format not in ALLOWED_FORMATS:
             raise AssetError(f"{label} is {img.format}; only PNG, JPEG and WebP are accepted")
         w, h = img.size
@@ -85,9 +94,8 @@ def decode_image(data: bytes, label: str, max_pixels: int) -> Image.Image:
             img.load()
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             raise AssetError(f"{label} is a decompression bomb (too many pixels); refused") from None
-        except (OSError, SyntaxError, ValueError) as err:
-            reason = "truncated" if "truncated" in str(err) else str(err)
-            raise AssetError(f"{label} is damaged ({reason})") from None
+        except Exception as err:  # noqa: BLE001 - OSError, SyntaxError, ValueError, EOFError, struct.error, ...
+            raise AssetError(f"{label} is damaged ({_reason(err)})") from None
     try:
         img = ImageOps.exif_transpose(img)
     except Exception:  # noqa: BLE001 - a broken EXIF block must not lose the image

@@ -228,3 +228,36 @@ def test_storing_into_an_assets_symlink_that_leaves_is_refused(project, tmp_path
     with pytest.raises(AssetError, match="leaves the project folder"):
         import_image(project, GOOD_PNG)
     assert list(outside.iterdir()) == []
+
+
+def test_metadata_bombs_are_refused(project):
+    pixels = b"".join(b"\x00" + b"\x10\x20\x30" * 4 for _ in range(4))
+    good = raw_png(4, 4, 8, 2, pixels)
+    for chunk in (
+        png_chunk(b"zTXt", b"Comment\x00\x00" + zlib.compress(b"A" * 20_000_000, 9)),  # 20 MB of text in 20 kB
+        png_chunk(b"iCCP", b"icc\x00\x00" + zlib.compress(b"A" * 20_000_000, 9)),
+    ):
+        with pytest.raises(AssetError) as info:
+            import_image(project, good[:33] + chunk + good[33:], name="meta.png")  # after IHDR
+        assert str(info.value) == "meta.png is a decompression bomb (a metadata block inflates too far); refused"
+    assert assets(project) == []
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP"])
+def test_randomly_damaged_files_are_refused_or_read_never_a_crash(project, fmt):
+    import random
+
+    rng = random.Random(fmt)
+    data = bytearray(encode(Image.effect_noise((32, 24), 40).convert("RGB"), fmt))
+    for _ in range(150):
+        bad = bytearray(data)
+        for _ in range(rng.randint(1, 8)):
+            bad[rng.randrange(len(bad))] = rng.randrange(256)
+        if rng.random() < 0.3:
+            bad = bad[: rng.randrange(len(bad))]
+        try:
+            rel = import_image(project, bytes(bad), name="damaged")
+        except AssetError as err:
+            assert str(err).startswith("damaged ")
+        else:
+            assert stored(project, rel).mode in ("RGB", "RGBA")
