@@ -740,7 +740,9 @@ def waves(c: Canvas, y0: float, y1: float, rows: int, deep: Color, light: Color,
         heights = [amp * (0.55 + 0.45 * math.sin(x / (period * 2.7) + swell)) * (1 - abs(math.sin(math.pi * x / period + phase))) ** 1.6
                    for x in xs]
         crest = [(x, y - h) for x, h in zip(xs, heights)]
-        band = c.poly([*crest, (c.w + 60, c.h + 10), (-60, c.h + 10)])
+        # the next row paints over everything below its own crest, so this band can stop there
+        bottom = c.h + 10 if i == rows - 1 else y0 + (y1 - y0) * ((i + 2) / rows) ** 1.4 + 4
+        band = c.poly([*crest, (c.w + 60, bottom), (-60, bottom)])
         col = mix(light, deep, 0.25 + 0.6 * t)
         c.paint(band, col)
         c.paint(band, shade(col, 0.6), c.linear(0, y - amp * 0.6, 0, y + 20 + 50 * t) * 0.8)
