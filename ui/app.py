@@ -100,6 +100,7 @@ def build_app(start: Session | None = None, services: Services | None = None) ->
     with gr.Blocks(title="FlowDrafter") as demo:
         session = gr.State(start)
         candidates = gr.State([])  # [(relative path, seed)] offered for the selected entity
+        focus = gr.State({})  # what to show after an edit: {"scene", "frame", "entity"}, "fast" = editor already shown
 
         # -- header: title, undo/redo, status ------------------------------------------------------------
         with gr.Row(elem_id="fd-header"):
@@ -180,8 +181,8 @@ def build_app(start: Session | None = None, services: Services | None = None) ->
                         e_name = gr.Textbox(label="Name", elem_id="entity-name")
                         e_desc = gr.Textbox(label="Description", lines=3, elem_id="entity-description")
                         e_ref = gr.Image(label="Reference image", interactive=False, height=180, elem_id="entity-reference", buttons=[])
-                        e_upload = gr.File(label="Upload a photo (PNG, JPEG, WebP)", file_types=[".png", ".jpg", ".jpeg", ".webp"],
-                                           type="filepath", elem_id="entity-upload", height=90)
+                        e_upload = gr.UploadButton("Upload a photo (PNG, JPEG, WebP)", file_types=[".png", ".jpg", ".jpeg", ".webp"],
+                                                   type="filepath", elem_id="entity-upload", variant="primary", size="md")
                         with gr.Row():
                             cutout_btn = gr.Button("Cut out background", size="sm", visible=services.remove_background is not None, elem_id="entity-cutout")
                             clear_ref_btn = gr.Button("Remove image", size="sm", elem_id="entity-clear")
@@ -298,14 +299,26 @@ def build_app(start: Session | None = None, services: Services | None = None) ->
                 result = fn(sb, sid, int(f or 0), entity_id, *args)
                 new, picked = result if isinstance(result, tuple) else (result, None)
                 s = state.commit(s, new)
-                return refresh(s, picked if scene_from_result and picked else sid, f, picked if (picked and not scene_from_result) else entity_id)
+                return shown(s, picked if scene_from_result and picked else sid, f, picked if (picked and not scene_from_result) else entity_id)
 
             return event
 
         CTX = [session, scene_list, frame, entity_dd]
 
-        def on(trigger: Any, fn: Callable, inputs: list | None = None, **kw: Any) -> Any:
-            return trigger(fn, inputs=CTX + (inputs or []), outputs=ALL, api_visibility=PRIVATE, **kw)
+        def shown(s: Session, scene_id: str | None, f: Any, entity_id: str | None, **extra: Any) -> tuple[Session, dict]:
+            return s, {"scene": scene_id, "frame": int(f or 0), "entity": entity_id, **extra}
+
+        def show(s: Session, where: dict) -> list:
+            if where.get("fast"):
+                return [gr.update()] * len(ALL)
+            return refresh(s, where.get("scene"), where.get("frame"), where.get("entity"))
+
+        def on(trigger: Any, fn: Callable, inputs: list | None = None, outputs: list | None = None, **kw: Any) -> Any:
+            """An edit event: `fn` returns the new session and focus (errors land on invisible state, not on every
+            view), then the views are recomputed."""
+            dep = trigger(fn, inputs=(CTX if inputs is None or inputs[:1] != [None] else []) + [i for i in (inputs or []) if i is not None],
+                          outputs=outputs or [session, focus], api_visibility=PRIVATE, **kw)
+            return dep.success(show, [session, focus], ALL, api_visibility=PRIVATE, show_progress="hidden")
 
         # -- load, open, new ------------------------------------------------------------------------------
 
@@ -316,10 +329,10 @@ def build_app(start: Session | None = None, services: Services | None = None) ->
             if not (folder or "").strip():
                 raise ProjectError("type the path of a project folder to open")
             s = state.open_session(Path(folder.strip()).expanduser())
-            return refresh(s, None, 0, None)
+            return shown(s, None, 0, None)
 
-        open_btn.click(open_project, [open_dir], ALL, api_visibility=PRIVATE)
-        open_dir.submit(open_project, [open_dir], ALL, api_visibility=PRIVATE)
+        on(open_btn.click, open_project, [None, open_dir])
+        on(open_dir.submit, open_project, [None, open_dir])
 
         @user_errors
         def new_project(folder: str, name: str) -> list:
@@ -327,28 +340,28 @@ def build_app(start: Session | None = None, services: Services | None = None) ->
                 raise ProjectError("type a folder for the new project")
             copy_example(name or DEFAULT_EXAMPLE, Path(folder.strip()).expanduser())
             s = state.open_session(Path(folder.strip()).expanduser())
-            return refresh(s, None, 0, None)
+            return shown(s, None, 0, None)
 
-        new_btn.click(new_project, [new_dir, example], ALL, api_visibility=PRIVATE)
+        on(new_btn.click, new_project, [None, new_dir, example])
 
         # -- undo / redo ---------------------------------------------------------------------------------
 
         @user_errors
         def do_undo(s: Session, scene_id: str, f: float, entity_id: str) -> list:
             s, changed = state.undo(s)
-            return refresh(s, scene_id, f, entity_id)
+            return shown(s, scene_id, f, entity_id)
 
         @user_errors
         def do_redo(s: Session, scene_id: str, f: float, entity_id: str) -> list:
             s, changed = state.redo(s)
-            return refresh(s, scene_id, f, entity_id)
+            return shown(s, scene_id, f, entity_id)
 
         on(undo_btn.click, do_undo)
         on(redo_btn.click, do_redo)
 
         # -- scenes --------------------------------------------------------------------------------------
 
-        on(scene_list.input, user_errors(lambda s, sid, f, eid: refresh(s, sid, 0, eid)))
+        on(scene_list.input, user_errors(lambda s, sid, f, eid: shown(s, sid, 0, eid)))
         on(add_scene_btn.click, edit(lambda sb, sid, f, eid: handlers.add_scene(sb, sid), scene_from_result=True))
         on(dup_scene_btn.click, edit(lambda sb, sid, f, eid: handlers.duplicate_scene(sb, sid), scene_from_result=True))
         on(del_scene_btn.click, edit(lambda sb, sid, f, eid: handlers.delete_scene(sb, sid), scene_from_result=True))
@@ -380,27 +393,25 @@ def build_app(start: Session | None = None, services: Services | None = None) ->
             if data.get("action") == "add":
                 new, eid = handlers.draw_box(sb, sid, int(f), data.get("entity") or "", data.get("name") or "", data["box"])
                 s = state.commit(s, new)
-                return refresh(s, sid, f, eid)
+                return (*shown(s, sid, f, eid), gr.update(), gr.update(), gr.update(), gr.update())
             new = handlers.move_box(sb, sid, int(f), data["entity"], data["box"])
             s = state.commit(s, new)
-            # a move changes only the editor and the undo state: keep this path short (drag latency)
-            updates = {k: gr.update() for k in ALL}
-            updates.update({session: s, editor: editor_view(s, sid, f), undo_btn: undo_redo(s)[0], redo_btn: undo_redo(s)[1],
-                            frame: gr.update(label=f"Frame (keyframes on {', '.join(map(str, keyframe_frames(state.storyboard(s).scene(sid))))})")})
-            return [updates[k] for k in ALL]
+            # a move changes only the editor and the undo state: answer with those at once (drag latency)
+            frames = ", ".join(map(str, keyframe_frames(state.storyboard(s).scene(sid))))
+            return (*shown(s, sid, f, entity_id, fast=True), editor_view(s, sid, f), *undo_redo(s), gr.update(label=f"Frame (keyframes on {frames})"))
 
-        on(editor.release, on_release, trigger_mode="multiple")
+        on(editor.release, on_release, outputs=[session, focus, editor, undo_btn, redo_btn, frame], trigger_mode="multiple")
 
         @user_errors
         def on_delete(s: Session, scene_id: str, f: float, entity_id: str, evt: gr.EventData) -> list:
             sb = state.storyboard(s)
             sid = views.pick_scene(sb, scene_id)
             s = state.commit(s, handlers.delete_keyframe(sb, sid, int(f), (evt._data or {}).get("entity", "")))
-            return refresh(s, sid, f, entity_id)
+            return shown(s, sid, f, entity_id)
 
         @user_errors
         def on_pick_frame(s: Session, scene_id: str, f: float, entity_id: str, evt: gr.EventData) -> list:
-            return refresh(s, scene_id, int((evt._data or {}).get("frame", f)), entity_id)
+            return shown(s, scene_id, int((evt._data or {}).get("frame", f)), entity_id)
 
         @user_errors
         def on_scrub(s: Session, scene_id: str, f: float) -> list:
@@ -417,13 +428,13 @@ def build_app(start: Session | None = None, services: Services | None = None) ->
 
         # -- entities --------------------------------------------------------------------------------------
 
-        on(entity_dd.input, user_errors(lambda s, sid, f, eid: refresh(s, sid, f, eid)))
+        on(entity_dd.input, user_errors(lambda s, sid, f, eid: shown(s, sid, f, eid)))
 
         @user_errors
         def on_gallery(s: Session, scene_id: str, f: float, entity_id: str, evt: gr.SelectData) -> list:
             sb = state.storyboard(s)
             eid = sb.entities[evt.index].id if 0 <= evt.index < len(sb.entities) else entity_id
-            return refresh(s, scene_id, f, eid)
+            return shown(s, scene_id, f, eid)
 
         on(gallery.select, on_gallery)
         entity_edit = edit(lambda sb, sid, f, eid, name, desc: handlers.edit_entity(sb, eid, name, desc))
@@ -433,15 +444,16 @@ def build_app(start: Session | None = None, services: Services | None = None) ->
         @user_errors
         def on_upload(s: Session, scene_id: str, f: float, entity_id: str, path: str | None) -> list:
             if not path:
-                return refresh(s, scene_id, f, entity_id)
+                return shown(s, scene_id, f, entity_id)
             sb = state.storyboard(s)
             if not entity_id:
                 raise ProjectError("pick an entity first, then upload its photo")
             new = handlers.upload_reference(state.project(s), sb, entity_id, path, name=Path(path).name)
             s = state.commit(s, new)
-            return refresh(s, scene_id, f, entity_id)
+            return shown(s, scene_id, f, entity_id)
 
-        on(e_upload.upload, on_upload, [e_upload]).then(lambda: None, None, e_upload, api_visibility=PRIVATE)
+        uploaded = e_upload.upload(on_upload, CTX + [e_upload], [session, focus], api_visibility=PRIVATE)
+        uploaded.success(show, [session, focus], ALL, api_visibility=PRIVATE, show_progress="hidden")
         on(clear_ref_btn.click, edit(lambda sb, sid, f, eid: handlers.clear_reference(sb, eid)))
         on(del_entity_btn.click, edit(lambda sb, sid, f, eid: handlers.remove_entity(sb, eid)))
 
@@ -449,7 +461,7 @@ def build_app(start: Session | None = None, services: Services | None = None) ->
         def on_add_entity(s: Session, scene_id: str, f: float, entity_id: str, name: str, kind: str) -> list:
             new, eid = handlers.add_entity(state.storyboard(s), name, kind)
             s = state.commit(s, new)
-            return refresh(s, scene_id, f, eid)
+            return shown(s, scene_id, f, eid)
 
         on(new_e_btn.click, on_add_entity, [new_e_name, new_e_kind])
 
@@ -467,7 +479,7 @@ def build_app(start: Session | None = None, services: Services | None = None) ->
                 rgba = services.remove_background(load_asset_image(project, entity.reference.image), services.settings)
                 rel = store_image(project, rgba)
                 s = state.commit(s, handlers.use_reference(sb, entity_id, rel, source=entity.reference.source, cutout=True, seed=entity.reference.seed))
-                return refresh(s, scene_id, f, entity_id)
+                return shown(s, scene_id, f, entity_id)
 
             on(cutout_btn.click, on_cutout, concurrency_id=GPU_QUEUE, concurrency_limit=1)
 
@@ -489,7 +501,7 @@ def build_app(start: Session | None = None, services: Services | None = None) ->
             def on_pick_candidate(s: Session, scene_id: str, f: float, entity_id: str, found: list, evt: gr.SelectData) -> list:
                 rel, seed = found[evt.index]
                 s = state.commit(s, handlers.use_reference(state.storyboard(s), entity_id, rel, source="generated", seed=seed))
-                return refresh(s, scene_id, f, entity_id)
+                return shown(s, scene_id, f, entity_id)
 
             on(cand_gallery.select, on_pick_candidate, [candidates])
 
@@ -523,10 +535,12 @@ def build_app(start: Session | None = None, services: Services | None = None) ->
                 else:
                     s = state.commit(s, sb)
                 lines.append(f"done: {len(sb.scenes)} scenes, {len(sb.entities)} entities")
-                yield {**dict(zip(ALL, refresh(s, None, 0, None))), plan_log: "\n".join(lines[-200:]), tabs: gr.Tabs(selected="storyboard")}
+                s, where = shown(s, None, 0, None)
+                yield {session: s, focus: where, plan_log: "\n".join(lines[-200:]), tabs: gr.Tabs(selected="storyboard")}
 
-            plan_btn.click(run_plan, [session, plan_prompt, plan_scenes, plan_llm, plan_into, plan_dir], ALL + [plan_log, tabs],
-                           api_name="plan", concurrency_id=GPU_QUEUE, concurrency_limit=1)
+            planned = plan_btn.click(run_plan, [session, plan_prompt, plan_scenes, plan_llm, plan_into, plan_dir], [session, focus, plan_log, tabs],
+                                     api_name="plan", concurrency_id=GPU_QUEUE, concurrency_limit=1)
+            planned.success(show, [session, focus], ALL, api_visibility=PRIVATE, show_progress="hidden")
 
         if services.replan is not None:
 
@@ -544,10 +558,11 @@ def build_app(start: Session | None = None, services: Services | None = None) ->
                         new = item
                 s = state.commit(s, new)
                 lines.append(f"done: redid the {stage}" + (f" of scene {only}" if only and stage == "layout" else ""))
-                yield {**dict(zip(ALL, refresh(s, scene_id, f, entity_id))), plan_log: "\n".join(lines[-200:])}
+                s, where = shown(s, scene_id, f, entity_id)
+                yield {session: s, focus: where, plan_log: "\n".join(lines[-200:])}
 
-            replan_btn.click(run_replan, CTX + [replan_stage, replan_scene, plan_llm], ALL + [plan_log], api_visibility=PRIVATE,
-                             concurrency_id=GPU_QUEUE, concurrency_limit=1)
+            on(replan_btn.click, run_replan, [replan_stage, replan_scene, plan_llm], outputs=[session, focus, plan_log],
+               concurrency_id=GPU_QUEUE, concurrency_limit=1)
 
         # -- preview, render, export --------------------------------------------------------------------------
 

@@ -1,0 +1,290 @@
+"""The editor in a real browser: Debian Chromium driven by Playwright against the app on 127.0.0.1.
+
+One app and one page for the module (tests run in file order and build on each other's project, like a
+person working through the editor). Screenshots go to test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run", "--disable-quic"]  # fmt: skip
+
+if not os.path.exists(CHROMIUM):
+    pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium); browser tests skipped", allow_module_level=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(check: Callable[[], object], timeout: float = 30.0, what: str = "condition") -> object:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    from core.settings import Settings
+    from ui.app import build_app, launch, start_session
+    from ui.services import Services
+
+    root = tmp_path_factory.mktemp("ui")
+    llm = ""
+    try:
+        from planners.tiny_gguf import write_tiny_gguf
+
+        llm = str(write_tiny_gguf(root / "tiny.gguf"))
+    except ImportError:
+        pass
+    settings = Settings(data_dir=root / "data", llm=llm or "none", llm_max_tokens=96, llm_refine_rounds=0)
+    services = Services(settings)
+    session = start_session(root / "project", "kitten-garden")
+    demo = build_app(session, services)
+    port = free_port()
+    launch(demo, host="127.0.0.1", port=port, block=False, quiet=True)
+    yield {"url": f"http://127.0.0.1:{port}", "project": Path(session["project"]), "root": root, "services": services}
+    demo.close()
+    services.cleanup()
+
+
+@pytest.fixture(scope="module")
+def page(app):
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        pg = browser.new_page(viewport={"width": 1400, "height": 1000})
+        pg.set_default_timeout(30_000)
+        pg.goto(app["url"])
+        pg.wait_for_selector("#layout-editor .fd-box")
+        yield pg
+        browser.close()
+
+
+def saved(app) -> dict:
+    return json.loads((app["project"] / "storyboard.json").read_text())
+
+
+def scene(doc: dict, sid: str) -> dict:
+    return next(s for s in doc["scenes"] if s["id"] == sid)
+
+
+def keyframes(doc: dict, sid: str, entity: str) -> list[int]:
+    track = next((t for t in scene(doc, sid)["tracks"] if t["entity"] == entity), None)
+    return [k["frame"] for k in track["keyframes"]] if track else []
+
+
+def shot(page, name: str) -> None:
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def tab(page, name: str) -> None:
+    page.get_by_role("tab", name=name).click()
+
+
+def pick_frame(page, lane_index: int, frame: int, num_frames: int) -> None:
+    """Click the keyframe strip where `frame` is, the way a person jumps to a frame."""
+    lane = page.locator("#layout-editor .fd-lane").nth(lane_index)
+    box = lane.bounding_box()
+    lane.click(position={"x": box["width"] * frame / (num_frames - 1), "y": box["height"] / 2})
+    page.wait_for_function(f"document.querySelector('#layout-editor .fd-hint').textContent.startsWith('Frame {frame} of')")
+
+
+def upload(page, path: Path) -> None:
+    with page.expect_file_chooser() as chooser:
+        page.locator("#entity-upload").click()
+    chooser.value.set_files(str(path))
+
+
+def error_toast(page, text: str) -> None:
+    page.get_by_text(text, exact=False).first.wait_for(state="visible")
+
+
+def close_toasts(page) -> None:
+    for btn in page.locator(".toast-close").all():
+        try:
+            btn.click(timeout=1000)
+        except Exception:  # noqa: BLE001 - a toast that closed itself meanwhile
+            pass
+
+
+# -- the tests, in the order a person would work -------------------------------------------------------
+
+
+def test_opens_the_example_with_its_scenes_and_boxes(page, app):
+    assert page.locator("#scene-list label").count() == 3
+    assert page.locator("#layout-editor .fd-box").count() == 2
+    assert page.locator("#layout-editor .fd-stage img").get_attribute("src").startswith("data:image/jpeg")
+    per_tab = {"1 · Plan": ["plan-prompt", "plan-button"], "3 · Entities": ["entity-gallery", "entity-upload"],
+               "4 · Preview, render, export": ["preview-button", "preview-video", "render-button", "export-mp4"],
+               "2 · Storyboard": ["scene-list", "layout-editor", "frame-slider", "undo-button"]}  # fmt: skip
+    for name, elems in per_tab.items():  # tabs render their contents when first opened
+        tab(page, name)
+        for elem in elems:
+            page.locator(f"#{elem}").first.wait_for(state="visible")
+            assert page.locator(f"#{elem}").count() == 1, elem
+    shot(page, "01-editor")
+
+
+def test_dragging_a_box_saves_a_keyframe_on_that_frame(page, app):
+    page.locator("#scene-list label", has_text="The chase").click()
+    page.wait_for_function("document.querySelector('#layout-editor .fd-hint').textContent.includes('of 23')")
+    from core.layout import track_box
+    from core.storyboard import parse_storyboard
+
+    before = keyframes(saved(app), "s2", "kitten")
+    f = next(i for i in range(3, 23) if i not in before)
+    old_box = track_box(parse_storyboard(saved(app)).scene("s2").track("kitten"), f)
+    pick_frame(page, 0, f, 24)
+    kitten = page.locator('#layout-editor .fd-box[data-entity="kitten"]')
+    assert "fd-interp" in kitten.get_attribute("class")  # the frame is interpolated before the drag
+    b = kitten.bounding_box()
+    page.mouse.move(b["x"] + b["width"] / 2, b["y"] + b["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(b["x"] + b["width"] / 2 + 120, b["y"] + b["height"] / 2 - 30, steps=6)
+    page.mouse.up()
+    wait_for(lambda: keyframes(saved(app), "s2", "kitten") == sorted(before + [f]), what="the new keyframe in storyboard.json")
+    track = next(t for t in scene(saved(app), "s2")["tracks"] if t["entity"] == "kitten")
+    new = next(k["box"] for k in track["keyframes"] if k["frame"] == f)
+    assert new[0] > old_box[0] + 0.1 and new[1] < old_box[1]  # moved right and up, as dragged
+    app["drag"] = (f, before)
+    page.wait_for_function("!document.querySelector('#layout-editor .fd-box[data-entity=\"kitten\"]').classList.contains('fd-interp')")
+    shot(page, "02-dragged-box")
+
+
+def test_undo_removes_the_keyframe_again(page, app):
+    page.locator("#undo-button").click()
+    f, before = app["drag"]
+    wait_for(lambda: keyframes(saved(app), "s2", "kitten") == before, what="undo to reach storyboard.json")
+    page.wait_for_function("document.querySelector('#layout-editor .fd-box[data-entity=\"kitten\"]').classList.contains('fd-interp')")
+
+
+def test_drawing_a_box_adds_a_new_entity_to_the_scene(page, app):
+    page.select_option("#layout-editor .fd-draw-entity", "__new__")
+    page.fill("#layout-editor .fd-new-name", "butterfly")
+    stage = page.locator("#layout-editor .fd-stage").bounding_box()
+    x, y = stage["x"] + stage["width"] * 0.1, stage["y"] + stage["height"] * 0.1
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x + 80, y + 60, steps=5)
+    page.mouse.up()
+    wait_for(lambda: keyframes(saved(app), "s2", "butterfly") == [app["drag"][0]], what="the drawn entity in storyboard.json")
+    assert any(e["id"] == "butterfly" and e["kind"] == "foreground" for e in saved(app)["entities"])
+    page.locator('#layout-editor .fd-box[data-entity="butterfly"]').wait_for()
+
+
+def test_frame_description_is_saved(page, app):
+    note = page.locator("#frame-note textarea")
+    note.fill("the kitten leaps")
+    note.press("Enter")
+    wait_for(lambda: {"frame": app["drag"][0], "description": "the kitten leaps"} in scene(saved(app), "s2")["frames"], what="the frame note")
+
+
+def test_uploads_a_photo_and_refuses_bad_files_without_changing_anything(page, app, tmp_path):
+    tab(page, "3 · Entities")
+    page.locator("#entity-gallery").get_by_text("kitten · foreground").click()
+    page.wait_for_function("document.querySelector('#entity-name textarea, #entity-name input').value === 'kitten'")
+    photo = tmp_path / "my-cat.jpg"
+    Image.radial_gradient("L").resize((320, 240)).convert("RGB").save(photo, quality=90)
+    before_ref = next(e for e in saved(app)["entities"] if e["id"] == "kitten")["reference"]
+    upload(page, photo)
+    wait_for(lambda: next(e for e in saved(app)["entities"] if e["id"] == "kitten")["reference"] != before_ref, what="the uploaded reference")
+    ref = next(e for e in saved(app)["entities"] if e["id"] == "kitten")["reference"]
+    assert ref["source"] == "upload" and (app["project"] / ref["image"]).is_file()
+    shot(page, "03-entities")
+
+    truncated = tmp_path / "truncated.png"
+    truncated.write_bytes((app["project"] / ref["image"]).read_bytes()[:300])
+    text = tmp_path / "notes.png"
+    text.write_text("this is not an image")
+    bomb = tmp_path / "bomb.png"
+    Image.new("1", (20000, 20000)).save(bomb)
+    for bad, message in ((truncated, "damaged"), (text, "is not an image"), (bomb, "decompression bomb")):
+        close_toasts(page)
+        doc = saved(app)
+        assets = sorted(p.name for p in (app["project"] / "assets").iterdir())
+        upload(page, bad)
+        error_toast(page, message)
+        shot(page, f"04-upload-refused-{bad.stem}")
+        assert saved(app) == doc
+        assert sorted(p.name for p in (app["project"] / "assets").iterdir()) == assets
+    close_toasts(page)
+
+
+def test_preview_plays_the_scene_animatic_in_the_page(page, app):
+    tab(page, "4 · Preview, render, export")
+    page.locator("#preview-button").click()
+    page.wait_for_function("(() => { const v = document.querySelector('#preview-video video'); return v && v.src && v.readyState >= 1; })()",
+                           timeout=60_000)
+    shot(page, "05-preview")
+
+
+def test_render_with_the_animatic_shows_per_scene_clips(page, app):
+    page.locator("#render-button").click()
+    page.wait_for_function("document.querySelector('#render-log textarea').value.includes('done:')", timeout=90_000)
+    log = page.locator("#render-log textarea").input_value()
+    assert "rendered" in log
+    clips = sorted((app["project"] / "renders").rglob("*.mp4"))
+    assert len(clips) >= 3
+    shot(page, "06-rendered")
+
+
+def test_export_mp4_downloads_a_playable_video(page, app):
+    from generators.video import probe
+
+    page.locator("#export-mp4").click()
+    link = page.locator("#export-file a").first
+    link.wait_for(timeout=90_000)
+    exported = sorted((app["project"] / "exports").glob("*.mp4"))
+    assert exported
+    doc = saved(app)
+    info = probe(exported[-1])
+    assert (info.width, info.height) == (doc["width"], doc["height"])
+    assert info.frames >= sum(s["num_frames"] for s in doc["scenes"]) - 8  # minus crossfade overlaps
+    with page.expect_download() as dl:
+        link.click()
+    target = app["root"] / "download.mp4"
+    dl.value.save_as(target)
+    assert target.read_bytes() == exported[-1].read_bytes()
+    shot(page, "07-exported")
+
+
+def test_plan_a_new_storyboard_with_a_tiny_llm(page, app):
+    if not app["services"].plan or not app["services"].settings.llm.endswith(".gguf"):
+        pytest.skip("the planner or its tiny GGUF is not available")
+    tab(page, "1 · Plan")
+    page.fill("#plan-prompt textarea", "a fox jumps over a log")
+    page.get_by_label("Create a new project folder").check()
+    target = app["root"] / "planned"
+    page.get_by_label("New project folder").last.fill(str(target))
+    page.locator("#plan-button").click()
+    page.wait_for_function("document.querySelector('#plan-log textarea').value.includes('done:')", timeout=150_000)
+    assert (target / "storyboard.json").is_file()
+    doc = json.loads((target / "storyboard.json").read_text())
+    assert doc["prompt"] == "a fox jumps over a log"
+    # the editor now shows the new project
+    page.wait_for_function(f"document.body.innerText.includes({json.dumps(str(target))})")
+    shot(page, "08-planned")
