@@ -73,11 +73,12 @@ class Settings(BaseSettings):
     motion_context_frames: int = Field(default=16, ge=4, le=64, description="Frames the motion module sees at once; longer scenes slide FreeNoise windows.")
     noise_shift_strength: float = Field(default=0.5, ge=0.0, le=1.0, description="layout-video: share of each frame's initial noise that follows the background motion.")
     layout_video_ip_scale: float = Field(default=0.6, ge=0.0, le=2.0, description="layout-video: weight of each entity's reference image (IP-Adapter) inside its box.")
-    layout_video_max_side: int | None = Field(default=None, ge=64, le=2048, description="layout-video: render at most this many pixels on the longer side, then resize to the storyboard size; None = storyboard size.")
+    layout_video_max_side: int | None = Field(default=None, ge=16, le=2048, description="layout-video: render at most this many pixels on the longer side, then resize to the storyboard size; None = storyboard size.")
     ip_adapter: str = Field(default="h94/IP-Adapter")
     ip_adapter_weight: str = Field(default="ip-adapter_sd15.safetensors")
     ip_adapter_subfolder: str = Field(default="models", description="Folder of the weight file inside ip_adapter.")
     ip_adapter_revision: str | None = None
+    ip_adapter_scale: float = Field(default=0.6, ge=0.0, le=2.0, description="drafter: weight of each entity's reference image inside its box in the scene image.")
     image_encoder: str = Field(default="h94/IP-Adapter", description="Repo or folder of the CLIP image encoder.")
     image_encoder_subfolder: str = Field(default="models/image_encoder")
     image_encoder_revision: str | None = None

@@ -16,6 +16,7 @@ Device, dtype and offload (documented in docs/models.md):
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import threading
@@ -176,10 +177,10 @@ def place(pipe: Any, settings: Settings) -> Any:
         pipe.to(device)
     vae = getattr(pipe, "vae", None)
     if vae is not None:
-        if settings.vae_slicing and hasattr(vae, "enable_slicing"):
-            vae.enable_slicing()
-        if settings.vae_tiling and hasattr(vae, "enable_tiling"):
-            vae.enable_tiling()
+        for wanted, method in ((settings.vae_slicing, "enable_slicing"), (settings.vae_tiling, "enable_tiling")):
+            if wanted and hasattr(vae, method):
+                with contextlib.suppress(NotImplementedError):  # e.g. SVD's temporal decoder has no slicing
+                    getattr(vae, method)()
     unet = getattr(pipe, "unet", None)
     if settings.forward_chunking and unet is not None and hasattr(unet, "enable_forward_chunking"):
         unet.enable_forward_chunking()

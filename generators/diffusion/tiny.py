@@ -171,19 +171,19 @@ def build_sd(folder: Path) -> dict[str, str]:
 # -- IP-Adapter (SD-1.5 layout of h94/IP-Adapter: models/<weight>, models/image_encoder) -------------------
 
 
-def _clip_vision(projection_dim: int = 32):
+def _clip_vision(image_size: int = 32, patch_size: int = 4):
     from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
 
     torch.manual_seed(0)
     return CLIPVisionModelWithProjection(
         CLIPVisionConfig(
             hidden_size=32,
-            projection_dim=projection_dim,
+            projection_dim=32,
             num_hidden_layers=2,
             num_attention_heads=4,
-            image_size=32,
+            image_size=image_size,
             intermediate_size=37,
-            patch_size=4,
+            patch_size=patch_size,
         )
     )
 
@@ -247,14 +247,14 @@ def build_svd(folder: Path) -> dict[str, str]:
     torch.manual_seed(0)
     unet = UNetSpatioTemporalConditionModel(
         block_out_channels=(32, 64),
-        layers_per_block=2,
+        layers_per_block=1,
         sample_size=SIZE // 2,
         in_channels=8,
         out_channels=4,
-        down_block_types=("CrossAttnDownBlockSpatioTemporal", "DownBlockSpatioTemporal"),
-        up_block_types=("UpBlockSpatioTemporal", "CrossAttnUpBlockSpatioTemporal"),
+        down_block_types=("DownBlockSpatioTemporal", "CrossAttnDownBlockSpatioTemporal"),  # attention at 16x16 only
+        up_block_types=("CrossAttnUpBlockSpatioTemporal", "UpBlockSpatioTemporal"),
         cross_attention_dim=32,
-        num_attention_heads=8,
+        num_attention_heads=(2, 2),
         projection_class_embeddings_input_dim=96,
         addition_time_embed_dim=32,
         num_frames=8,
@@ -283,10 +283,10 @@ def build_svd(folder: Path) -> dict[str, str]:
     )
     pipe = StableVideoDiffusionPipeline(
         vae=vae,
-        image_encoder=_clip_vision(),
+        image_encoder=_clip_vision(224, 32),  # SVD resizes its input to 224 itself
         unet=unet,
         scheduler=scheduler,
-        feature_extractor=CLIPImageProcessor(crop_size=32, size=32),
+        feature_extractor=CLIPImageProcessor(crop_size=224, size=224),
     )
     pipe.save_pretrained(folder, safe_serialization=True)
     return {"i2v_model": str(folder)}

@@ -1,0 +1,194 @@
+"""`drafter`: VideoDrafter-style generator. Scene reference image -> image-to-video, with the scene's camera
+motion applied by warping the latents in the first sampling steps.
+
+The image-to-video model sits behind `I2VBackend` (chosen by the `i2v_pipeline` setting), so other
+diffusers I2V pipelines can be added next to Stable Video Diffusion without touching the generator: a
+backend loads its pipeline, says its native size, frame count and latent layout, and runs it with our
+step callback (camera warp, progress, cancellation).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from PIL import Image
+
+from core.settings import Settings
+
+from ..base import FrameSink, Generator, RenderContext, register
+from . import models
+from .camera_warp import StepCallback, camera_moves, warp_step_count
+from .scene_image import make_scene_image, model_size
+
+# -- image-to-video backends -----------------------------------------------------------------------------------
+
+
+class I2VBackend:
+    """One image-to-video pipeline family. Subclasses set `name`, `frame_dim` and implement the hooks."""
+
+    name: ClassVar[str]
+    frame_dim: ClassVar[int] = 1  # where frames are in the latents the step callback sees
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+
+    def load(self) -> Any:
+        raise NotImplementedError
+
+    def native_size(self, pipe: Any) -> tuple[int, int]:
+        """(longer side in pixels, multiple the sides must be)."""
+        raise NotImplementedError
+
+    def default_frames(self, pipe: Any) -> int:
+        raise NotImplementedError
+
+    def run(
+        self, pipe: Any, image: Image.Image, *, width: int, height: int, num_frames: int, fps: int, seed: int, callback: StepCallback
+    ) -> list[Image.Image]:
+        raise NotImplementedError
+
+
+class SVDBackend(I2VBackend):
+    """Stable Video Diffusion (`StableVideoDiffusionPipeline`); latents are [batch, frames, C, H, W]."""
+
+    name = "svd"
+    frame_dim = 1
+
+    def load(self) -> Any:
+        from diffusers import StableVideoDiffusionPipeline
+
+        settings = self.settings
+        key = models.settings_key(settings, "i2v_model", "i2v_revision")
+
+        def build() -> Any:
+            pipe = models.from_pretrained(StableVideoDiffusionPipeline, models.I2V, settings)
+            return models.place(pipe, settings)
+
+        return models.shared("i2v", key, build)
+
+    def native_size(self, pipe: Any) -> tuple[int, int]:
+        scale = int(pipe.vae_scale_factor)
+        multiple = scale * 2 ** (len(pipe.unet.config.block_out_channels) - 1)
+        return int(pipe.unet.config.sample_size) * scale, multiple
+
+    def default_frames(self, pipe: Any) -> int:
+        return int(pipe.unet.config.num_frames)
+
+    def run(
+        self, pipe: Any, image: Image.Image, *, width: int, height: int, num_frames: int, fps: int, seed: int, callback: StepCallback
+    ) -> list[Image.Image]:
+        with torch.inference_mode():
+            out = pipe(
+                image.resize((width, height), Image.Resampling.LANCZOS),
+                height=height,
+                width=width,
+                num_frames=num_frames,
+                num_inference_steps=callback.total_steps,
+                fps=fps,
+                motion_bucket_id=self.settings.i2v_motion_bucket,
+                decode_chunk_size=min(num_frames, 8),
+                generator=torch.Generator(device="cpu").manual_seed(seed),
+                callback_on_step_end=callback,
+                callback_on_step_end_tensor_inputs=["latents"],
+            )
+        return list(out.frames[0])
+
+
+I2V_BACKENDS: dict[str, type[I2VBackend]] = {"svd": SVDBackend}
+
+
+# -- frame resampling -------------------------------------------------------------------------------------------
+
+
+def resample(frames: list[Image.Image], num_frames: int, width: int, height: int) -> list[np.ndarray]:
+    """`num_frames` frames at width x height: linear blends between neighbours in time, Lanczos in space."""
+    arrays = [np.asarray(f.convert("RGB").resize((width, height), Image.Resampling.LANCZOS), dtype=np.float32) for f in frames]
+    if len(arrays) == 1 or num_frames == 1:
+        return [arrays[0].round().astype(np.uint8) for _ in range(num_frames)]
+    out = []
+    for j in range(num_frames):
+        pos = j * (len(arrays) - 1) / (num_frames - 1)
+        a = int(np.floor(pos))
+        b = min(a + 1, len(arrays) - 1)
+        w = pos - a
+        out.append(np.clip((1 - w) * arrays[a] + w * arrays[b], 0, 255).round().astype(np.uint8))
+    return out
+
+
+# -- the generator ---------------------------------------------------------------------------------------------
+
+
+@register
+class DrafterGenerator(Generator):
+    name = "drafter"
+    version = "1"
+    description = "VideoDrafter: scene reference image (SD-1.5 + boxed IP-Adapter) animated by an image-to-video model"
+    needs_gpu = True
+
+    SCENE_SHARE: ClassVar[float] = 0.3  # of the progress bar
+
+    def cache_settings(self) -> dict[str, Any]:
+        s = self.settings
+        names = (
+            "t2i_model", "t2i_revision", "ip_adapter", "ip_adapter_subfolder", "ip_adapter_weight",
+            "ip_adapter_revision", "ip_adapter_scale", "image_encoder", "image_encoder_subfolder",
+            "image_encoder_revision", "i2v_pipeline", "i2v_model", "i2v_revision", "i2v_frames",
+            "i2v_motion_bucket", "camera_warp_steps", "steps", "guidance_scale", "dtype",
+        )  # fmt: skip
+        return {n: getattr(s, n) for n in names}
+
+    def backend(self) -> I2VBackend:
+        return I2V_BACKENDS[self.settings.i2v_pipeline](self.settings)
+
+    def render_scene(self, ctx: RenderContext, sink: FrameSink) -> None:
+        # 1. check inputs
+        scene = ctx.scene
+        storyboard = ctx.storyboard
+        settings = self.settings
+        ctx.check_cancelled()
+        share = self.SCENE_SHARE
+
+        # 2. scene reference image
+        image = make_scene_image(
+            ctx.project,
+            storyboard,
+            scene.id,
+            ctx.seed,
+            settings=settings,
+            progress=lambda f, m: ctx.progress(share * f, m),
+            is_cancelled=ctx.is_cancelled,
+        )
+        ctx.check_cancelled()
+
+        # 3. image-to-video, with the camera warp in the first steps
+        ctx.progress(share, "video: loading models")
+        backend = self.backend()
+        pipe = backend.load()
+        native, multiple = backend.native_size(pipe)
+        width, height = model_size(storyboard.width, storyboard.height, native, multiple)
+        n_gen = max(2, min(settings.i2v_frames or backend.default_frames(pipe), scene.num_frames))
+        steps = settings.steps
+        callback = StepCallback(
+            camera_moves(scene.camera.motion, scene.camera.strength, n_gen),
+            warp_step_count(settings.camera_warp_steps, steps),
+            steps,
+            frame_dim=backend.frame_dim,
+            progress=lambda done, total: ctx.progress(share + (0.95 - share) * done / total, f"video: step {done}/{total}"),
+            is_cancelled=ctx.is_cancelled,
+        )
+        fps = max(1, round(storyboard.fps * n_gen / scene.num_frames))
+        frames = backend.run(pipe, image, width=width, height=height, num_frames=n_gen, fps=fps, seed=ctx.seed, callback=callback)
+        ctx.check_cancelled()
+
+        # 4. resample to the scene's frame count and the storyboard size, into the sink
+        for frame in resample(frames, scene.num_frames, storyboard.width, storyboard.height):
+            sink.write(frame)
+        ctx.progress(1.0, f"{scene.num_frames} frames")
+
+    def close(self) -> None:
+        models.free("scene")
+        models.free("i2v")
+
