@@ -242,6 +242,28 @@ def test_check_opens_the_reference_images(capsys, tmp_path, sample_doc):
     ]
 
 
+def test_an_imported_image_can_be_referenced_saved_and_checked(project):
+    import io
+
+    from PIL import Image
+
+    from core.edits import set_reference
+    from core.images import import_image
+    from core.storyboard import Reference
+    from ui.cli.project_cmds import check_project
+
+    buf = io.BytesIO()
+    Image.new("RGB", (16, 16), (200, 30, 30)).save(buf, format="JPEG")
+    rel = import_image(project, buf.getvalue(), name="kitten.jpg")
+    project.save(set_reference(project.load(), "kitten", Reference(image=rel, source="upload")))
+    assert project.load().entity("kitten").reference.image == rel
+    assert check_project(project.root) == []
+    (project.root / rel).write_bytes(b"scribbled over")
+    assert check_project(project.root) == [
+        f"entity kitten: reference.image: {rel} is not an image (PNG, JPEG or WebP expected)"
+    ]
+
+
 def test_check_refuses_a_reference_symlinked_out_of_the_project(capsys, tmp_path, sample_doc):
     (tmp_path / "outside.png").write_bytes(b"x")
     sample_doc["entities"][0]["reference"] = {"image": "assets/kitten.png"}
