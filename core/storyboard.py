@@ -467,6 +467,7 @@ def _show(v: Any) -> str:
         text = json.dumps(v, ensure_ascii=False)
     except (TypeError, ValueError):
         text = repr(v)
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")  # a lone surrogate must not break printing
     return text if len(text) <= 40 else text[:37] + "..."
 
 
@@ -497,8 +498,10 @@ def error_message(e: dict[str, Any]) -> str:
         return f"must be a whole number{got}"
     if kind in ("float_type", "float_parsing", "finite_number"):
         return f"must be a number{got}"
-    if kind in ("string_type", "string_unicode"):
+    if kind == "string_type":
         return f"must be text{got}"
+    if kind == "string_unicode":
+        return f"must be valid Unicode text{got}"
     if kind in ("bool_type", "bool_parsing"):
         return f"must be true or false{got}"
     if kind in ("list_type", "tuple_type"):

@@ -168,6 +168,8 @@ FIELD_CASES = [
      'scene s1, track kitten, frame #2: frame: must be a whole number, got "last"'),
     ("scene named by a bad value", lambda d: d["scenes"][1].update(id=2),
      "scene #2: id: must be text, got 2"),
+    ("lone surrogate", lambda d: d.update(title="bad \ud800 title"),
+     'title: must be valid Unicode text, got "bad \\ud800 title"'),
     ("scene seed", lambda d: d["scenes"][0].update(seed="x"), 'scene s1: seed: must be a whole number, got "x"'),
     ("negative seed", lambda d: d["scenes"][0].update(seed=-1), "scene s1: seed: must be at least 0, got -1"),
     ("seed too big", lambda d: d.update(seed=2**32), "seed: must be at most 4294967295, got 4294967296"),
