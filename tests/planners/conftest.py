@@ -130,6 +130,20 @@ CAT_S2 = J({"background_motion": {"dx": 0.0, "dy": 0.0}, "keyframes": [
     {"frame": 23, "description": "the cat looks up at the moon", "boxes": [{"entity": "black-cat", "box": [0.42, 0.3, 0.64, 0.6]}]},
 ]})
 
+# -- re-planning one scene of story A ---------------------------------------------------------------------------
+
+KITTEN_S2_NEW = J({"title": "Kitten and the red ball", "style": "soft watercolor storybook illustration", "scenes": [
+    {"title": "A butterfly", "event": "the kitten chases a yellow butterfly from right to left across the garden",
+     "foreground": ["kitten", "butterfly"], "background": "garden", "camera": "pan_left", "duration": 2, "continues": True},
+]})
+BUTTERFLY = J({"entities": [{"id": "butterfly", "description": "a small lemon-yellow butterfly with black-edged wings"}]})
+KITTEN_S2_NEW_LAYOUT = J({"background_motion": {"dx": 0.01, "dy": 0.0}, "keyframes": [
+    {"frame": 0, "description": "the kitten spots the butterfly", "boxes": [
+        {"entity": "kitten", "box": [0.12, 0.45, 0.36, 0.9]}, {"entity": "butterfly", "box": [0.5, 0.3, 0.58, 0.38]}]},
+    {"frame": 15, "description": "the kitten leaps after it", "boxes": [
+        {"entity": "kitten", "box": [0.0, 0.4, 0.24, 0.86]}, {"entity": "butterfly", "box": [0.04, 0.2, 0.12, 0.28]}]},
+]})
+
 SLOW = "a snail crosses a very slow road"
 BROKEN = "a lighthouse keeper climbs the stairs"
 NOT_JSON = "a balloon floats over the city"
@@ -145,6 +159,9 @@ class Reply:
 
 # (stage, text that identifies the story or scene, turn) -> reply
 REPLIES: dict[tuple[str, str, str], Reply] = {
+    ("script", "Write a new version of scene 2", "first"): Reply(KITTEN_S2_NEW),  # before story A's own script
+    ("entities", '- butterfly (foreground) "butterfly"', "first"): Reply(BUTTERFLY),
+    ("layout", "the kitten chases a yellow butterfly", "first"): Reply(KITTEN_S2_NEW_LAYOUT),
     ("script", KITTEN, "first"): Reply(KITTEN_SCRIPT),
     ("entities", KITTEN, "first"): Reply(KITTEN_ENTITIES),
     ("layout", "a red ball rolls into the garden", "first"): Reply(KITTEN_S1),

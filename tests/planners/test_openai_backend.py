@@ -146,3 +146,26 @@ def test_bad_input_is_refused_before_asking(server_settings, replay_server, kwar
     with pytest.raises(FlowDrafterError, match=message):
         plan(args.pop("prompt"), settings=server_settings, **args)
     assert replay_server.requests == []
+
+
+def test_replan_whole_script_keeps_settings_and_reference_images(server_settings):
+    from core.storyboard import Reference
+    from planners.pipeline import replan
+
+    sb = plan(KITTEN, settings=server_settings, scenes=3, fps=12, size="640x384", seed=3)
+    kitten = sb.entity("kitten").model_copy(update={"reference": Reference(image="assets/kitten.png", source="upload")})
+    sb = sb.model_copy(update={"entities": [kitten if e.id == "kitten" else e for e in sb.entities], "negative_prompt": "text"})
+    new = replan(sb, stage="script", settings=server_settings, seed=1)
+    assert (new.fps, new.width, new.height, new.seed, new.negative_prompt) == (12, 640, 384, 3, "text")
+    assert new.entity("kitten").reference == kitten.reference
+    assert [s.id for s in new.scenes] == ["s1", "s2", "s3"]
+
+
+def test_replan_refuses_unknown_stage_and_scene(server_settings):
+    from planners.pipeline import replan
+
+    sb = plan(CAT, settings=server_settings, scenes=2)
+    with pytest.raises(PlanningError, match="stage must be one of script, entities, layout"):
+        replan(sb, stage="render", settings=server_settings)
+    with pytest.raises(PlanningError, match="no scene 's7'"):
+        replan(sb, stage="layout", scene_id="s7", settings=server_settings)
