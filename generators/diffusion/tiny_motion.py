@@ -64,17 +64,23 @@ def build_tiny_motion_lora(out_dir: Path, unet, *, seed: int = 0, rank: int = 2)
     return Path(out_dir)
 
 
-def build_tiny_motion(root: Path, t2i_dir: Path) -> dict[str, str]:
-    """Adapter plus one LoRA per camera motion under `root`; returns the Settings overrides for them."""
+def build(folder: Path, t2i_dir: Path | None = None) -> dict[str, str]:
+    """The tiny adapter (`folder/adapter`) and one tiny LoRA per camera motion (`folder/lora-<move>`), made for
+    the tiny SD UNet in `t2i_dir` (default: the `sd` folder that `tiny.build_all` writes next to `folder`).
+
+    Returns the Settings overrides pointing at them. The tiny models are meant for 64-pixel frames, so the
+    overrides also cap layout-video's render size there (the storyboard size is restored by resizing).
+    """
     from diffusers import MotionAdapter, UNet2DConditionModel, UNetMotionModel
 
-    root = Path(root)
-    adapter_dir = build_tiny_motion_adapter(root / "motion-adapter", t2i_dir)
+    folder = Path(folder)
+    t2i_dir = Path(t2i_dir) if t2i_dir is not None else folder.parent / "sd"
+    adapter_dir = build_tiny_motion_adapter(folder / "adapter", t2i_dir)
     unet = UNetMotionModel.from_unet2d(
-        UNet2DConditionModel.from_pretrained(Path(t2i_dir), subfolder="unet", use_safetensors=True),
+        UNet2DConditionModel.from_pretrained(t2i_dir, subfolder="unet", use_safetensors=True),
         MotionAdapter.from_pretrained(adapter_dir, use_safetensors=True),
     )
-    prefix = root / "motion-lora-"
+    prefix = f"{folder / 'lora-'}"
     for i, suffix in enumerate(sorted(set(LORA_SUFFIXES.values()))):
         build_tiny_motion_lora(Path(f"{prefix}{suffix}"), unet, seed=100 + i)
-    return {"motion_adapter": str(adapter_dir), "motion_lora_repo_prefix": str(prefix)}
+    return {"motion_adapter": str(adapter_dir), "motion_lora_repo_prefix": prefix, "layout_video_max_side": "64"}
