@@ -299,9 +299,9 @@ def integrity_problems(sb: Storyboard | dict[str, Any]) -> list[str]:
     scenes = _get(sb, "scenes")
     scenes = scenes if isinstance(scenes, list) else []
     seen_scenes: set[str] = set()
-    for s in scenes:
+    for index, s in enumerate(scenes):
         sid = _get(s, "id")
-        where = f"scene {sid}" if isinstance(sid, (str, int)) else "scene"
+        where = _scene_name(s, index)
         if isinstance(sid, str):
             if sid in seen_scenes:
                 problems.append(f"{where}: duplicate scene id")
@@ -347,27 +347,30 @@ def _transition_problems(scenes: list[Any]) -> list[str]:
         b = scenes[i + 1] if i + 1 < len(scenes) else None
         tr = _get(a, "transition")
         kind, frames, n = _enum_value(_get(tr, "kind")), _get(tr, "frames"), _frame_count(a)
-        if kind in (None, "cut") or not _is_int(frames) or n is None:
+        if kind not in ("crossfade", "fade") or not _is_int(frames) or n is None:
             incoming = 0
             continue
+        where = _scene_name(a, i)
         if b is None:
             if frames > n:
-                problems.append(f"scene {_get(a, 'id')}: {kind} of {frames} frames is longer than the scene ({n} frames)")
+                problems.append(f"{where}: {kind} of {frames} frames is longer than the scene ({n} frames)")
             continue
         m = _frame_count(b)
         if m is not None and frames > min(n, m):
-            shorter = a if n <= m else b
-            problems.append(
-                f"scene {_get(a, 'id')}: {kind} of {frames} frames is longer than scene {_get(shorter, 'id')} "
-                f"({min(n, m)} frames)"
-            )
+            shorter = _scene_name(a, i) if n <= m else _scene_name(b, i + 1)
+            problems.append(f"{where}: {kind} of {frames} frames is longer than {shorter} ({min(n, m)} frames)")
         elif kind == "crossfade" and incoming + frames > n:
             problems.append(
-                f"scene {_get(a, 'id')}: its crossfades in ({incoming} frames) and out ({frames} frames) overlap; "
+                f"{where}: its crossfades in ({incoming} frames) and out ({frames} frames) overlap; "
                 f"together they must fit in its {n} frames"
             )
         incoming = frames if kind == "crossfade" else 0
     return problems
+
+
+def _scene_name(scene: Any, index: int) -> str:
+    sid = _get(scene, "id")
+    return f"scene {sid}" if isinstance(sid, str) and sid.strip() and len(sid) <= 64 else f"scene #{index + 1}"
 
 
 def _get(obj: Any, name: str) -> Any:
