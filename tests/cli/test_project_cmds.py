@@ -276,6 +276,15 @@ def test_check_refuses_a_reference_symlinked_out_of_the_project(capsys, tmp_path
     )
 
 
+def test_check_accepts_an_older_version_without_rewriting_it(capsys, tmp_path):
+    v0 = Path(__file__).resolve().parents[1] / "core" / "data" / "storyboard_v0.json"
+    root = write_project(tmp_path / "old", v0.read_text())
+    code, out, err = run(capsys, "check", root)
+    assert (code, err) == (0, "")
+    assert out == "ok: 'A draft from before 0.1', 2 scenes, 2 entities, 20 frames at 12 fps (00:01:08)\n"
+    assert (root / "storyboard.json").read_text() == v0.read_text()
+
+
 @pytest.mark.parametrize("kind", ["missing", "file", "empty folder"])
 def test_check_on_something_that_is_not_a_project(capsys, tmp_path, kind):
     target = tmp_path / "target"
