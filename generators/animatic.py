@@ -402,7 +402,12 @@ class SceneCompositor:
         sb, scene = self.sb, self.scene
         f = min(max(int(f), 0), scene.num_frames - 1)
         W, H = sb.width, sb.height
-        img = self.plate.image.resize((W, H), Image.BILINEAR, box=self.plate.windows[f])
+        x0, y0, x1, y1 = self.plate.windows[f]
+        if abs((x1 - x0) - W) < 1e-6 and abs((y1 - y0) - H) < 1e-6:  # pan/tilt/drift at 1:1: a crop is enough
+            left, top = round(x0), round(y0)
+            img = self.plate.image.crop((left, top, left + W, top + H))
+        else:
+            img = self.plate.image.resize((W, H), Image.BILINEAR, box=(x0, y0, x1, y1))
         for entity_id, box in frame_layout(scene, f).items():
             entity = sb.entity(entity_id)
             if entity is None:

@@ -105,10 +105,11 @@ def _stat(clip: Path) -> list[int]:
     return [st.st_size, st.st_mtime_ns]
 
 
-def verify_clip(clip: Path, expected: Expected) -> str | None:
-    """None if the clip decodes to the expected frames and size, else what is wrong with it."""
+def verify_clip(clip: Path, expected: Expected, *, decode: bool = True) -> str | None:
+    """None if the clip decodes to the expected frames and size, else what is wrong with it.
+    `decode=False` only counts packets (for a clip ffmpeg has just written and reported success on)."""
     try:
-        info = probe(clip, decode=True)
+        info = probe(clip, decode=decode)
     except RenderError as err:
         return str(err)
     if info.frames != expected.frames:

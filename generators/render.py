@@ -167,7 +167,7 @@ def render_storyboard(
                     with atomic_path(clip) as tmp:
                         with FfmpegSink(tmp, sb.width, sb.height, sb.fps, expected_frames=scene.num_frames) as sink:
                             gen.render_scene(ctx, sink)
-                        problem = verify_clip(tmp, expected)
+                        problem = verify_clip(tmp, expected, decode=False)
                         if problem:
                             raise RenderError(f"scene {scene.id}: the rendered clip is wrong: {problem}")
                 except OSError as err:
@@ -200,5 +200,7 @@ def _write_index(out_dir: Path, project: Project, sb: Storyboard, report: Render
     index = {k: v for k, v in index.items() if k in ids}
     for s in report.scenes:
         index[s.scene_id] = s.clip.relative_to(project.root).as_posix()
+    text = json.dumps(index, indent=2, sort_keys=True) + "\n"
     with contextlib.suppress(OSError):
-        atomic_write_text(index_path, json.dumps(index, indent=2, sort_keys=True) + "\n")
+        if not index_path.is_file() or index_path.read_text() != text:
+            atomic_write_text(index_path, text)
