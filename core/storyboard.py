@@ -374,9 +374,10 @@ def _scene_name(scene: Any, index: int) -> str:
 
 
 def _get(obj: Any, name: str) -> Any:
+    """A field of a model or of a raw dict; None for anything else (no JSON scalar has these attributes)."""
     if isinstance(obj, dict):
         return obj.get(name)
-    return getattr(obj, name, None) if isinstance(obj, BaseModel) else None
+    return getattr(obj, name, None)  # (isinstance(obj, BaseModel) would cost an ABC check per call)
 
 
 def _list(obj: Any, name: str) -> list[Any]:
