@@ -144,6 +144,8 @@ class LlamaBackend:
                         f"the prompt and reply need more than {self.n_ctx} tokens of context; raise FLOWDRAFTER_LLM_CTX"
                     ) from None
                 raise PlanningError(f"the LLM failed: {err}") from None
+            except RuntimeError as err:  # llama.cpp decode failures surface as RuntimeError
+                raise PlanningError(f"the LLM failed: {err}") from None
         choice = out["choices"][0]
         text = choice["message"].get("content") or ""
         tokens = int(out.get("usage", {}).get("completion_tokens") or 0)

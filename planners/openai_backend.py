@@ -37,6 +37,7 @@ class OpenAIBackend:
         self.model = settings.llm_model
         self.timeout = settings.llm_timeout
         self.model_id = f"openai:{self.url}:{self.model}"
+        self.json_schema_ok = True
         self.headers = {"Content-Type": "application/json"}
         if settings.llm_api_key:
             self.headers["Authorization"] = f"Bearer {settings.llm_api_key}"
@@ -60,11 +61,18 @@ class OpenAIBackend:
             "response_format": {"type": "json_schema", "json_schema": {"name": "reply", "strict": True, "schema": schema}},
         }
         start = time.perf_counter()
-        response = self._post(body)
-        if response.status_code == 400 and "response_format" in response.text:
-            hint = {"role": "system", "content": "Reply with JSON matching this schema: " + json.dumps(schema)}
-            body = {**body, "messages": [hint, *messages], "response_format": {"type": "json_object"}}
+        fallback = {
+            **body,
+            "messages": [{"role": "system", "content": "Reply with JSON matching this schema: " + json.dumps(schema)}, *messages],
+            "response_format": {"type": "json_object"},
+        }
+        if self.json_schema_ok:
             response = self._post(body)
+            if response.status_code == 400 and "response_format" in response.text:
+                self.json_schema_ok = False  # remembered for the rest of this plan
+                response = self._post(fallback)
+        else:
+            response = self._post(fallback)
         if response.status_code >= 400:
             raise PlanningError(f"LLM server {self.url} answered HTTP {response.status_code}: {_short(response.text)}")
         try:

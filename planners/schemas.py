@@ -72,7 +72,7 @@ def layout_schema(entity_ids: list[str], num_frames: int) -> dict[str, Any]:
     number = {"type": "number"}
     box = {"type": "array", "items": number, "minItems": 4, "maxItems": 4}
     entity = {"type": "string", "enum": list(entity_ids)} if entity_ids else _str(NAME_LEN)
-    boxes = {"type": "array", "items": _obj({"entity": entity, "box": box}), "minItems": 0, "maxItems": max(1, len(entity_ids))}
+    boxes = {"type": "array", "items": _obj({"entity": entity, "box": box}), "minItems": 0, "maxItems": len(entity_ids)}
     keyframe = _obj(
         {
             "frame": {"type": "integer", "minimum": 0, "maximum": max(0, num_frames - 1)},

@@ -186,8 +186,27 @@ REPLIES: dict[tuple[str, str, str], Reply] = {
 }
 
 
+OLD_SERVER = "an old server: a dog digs in the sand"  # a server without json_schema support (HTTP 400)
+DOG_SCRIPT = J({"title": "Digging", "style": "sunny beach photo", "scenes": [
+    {"title": "Dig", "event": "a brown dog digs a hole in the sand", "foreground": ["dog"], "background": "beach",
+     "camera": "static", "duration": 2, "continues": False}]})
+DOG_ENTITIES = J({"entities": [{"id": "dog", "description": "a brown labrador with a red collar"},
+                               {"id": "beach", "description": "a wide sandy beach at noon"}]})
+DOG_LAYOUT = J({"background_motion": {"dx": 0, "dy": 0}, "keyframes": [
+    {"frame": 0, "description": "the dog sniffs the sand", "boxes": [{"entity": "dog", "box": [0.3, 0.4, 0.7, 0.9]}]}]})
+REPLIES_OLD_SERVER = {"script": DOG_SCRIPT, "entities": DOG_ENTITIES, "layout": DOG_LAYOUT}
+
+
+def _schema(body: dict[str, Any]) -> dict[str, Any]:
+    schema = body.get("response_format", {}).get("json_schema", {}).get("schema")
+    if schema is None:  # json_object mode: the schema is in the prompt
+        hint = body["messages"][0]["content"]
+        schema = json.loads(hint.split(":", 1)[1]) if hint.startswith("Reply with JSON matching this schema:") else {}
+    return schema
+
+
 def _stage(body: dict[str, Any]) -> str:
-    schema = body.get("response_format", {}).get("json_schema", {}).get("schema", {})
+    schema = _schema(body)
     props = set(schema.get("properties", {}))
     return "script" if "scenes" in props else "entities" if "entities" in props else "layout"
 
@@ -232,6 +251,12 @@ def replay_server():
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             record.append(body)
             stage, turn, subject = _stage(body), _turn(body["messages"]), _subject(body["messages"])
+            if OLD_SERVER in subject or "digs a hole" in subject:
+                if body["response_format"]["type"] == "json_schema":
+                    self._send(400, b'{"error": {"message": "response_format type json_schema is not supported"}}')
+                else:
+                    self._send(200, J({"choices": [{"message": {"content": REPLIES_OLD_SERVER[stage]}, "finish_reason": "stop"}]}).encode())
+                return
             reply = next(
                 (r for (s, key, t), r in REPLIES.items() if s == stage and t == turn and key in subject),
                 None,

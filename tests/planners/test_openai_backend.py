@@ -169,3 +169,12 @@ def test_replan_refuses_unknown_stage_and_scene(server_settings):
         replan(sb, stage="render", settings=server_settings)
     with pytest.raises(PlanningError, match="no scene 's7'"):
         replan(sb, stage="layout", scene_id="s7", settings=server_settings)
+
+
+def test_server_without_json_schema_support_gets_the_schema_in_the_prompt(server_settings, replay_server):
+    from .conftest import OLD_SERVER
+
+    sb = plan(OLD_SERVER, settings=server_settings, scenes=1)
+    assert sb.entity("dog").description == "a brown labrador with a red collar"
+    formats = [b["response_format"]["type"] for b in replay_server.requests]
+    assert formats == ["json_schema", "json_object", "json_object", "json_object"]  # refused once, then remembered
