@@ -45,7 +45,7 @@ class Settings(BaseSettings):
 
     # -- LLM planner -----------------------------------------------------------------------------------
     llm: str = Field(
-        default="bartowski/Qwen2.5-3B-Instruct-GGUF:*Q4_K_M.gguf",
+        default="bartowski/Qwen2.5-1.5B-Instruct-GGUF:*Q4_K_M.gguf",  # Apache-2.0, ~1 GB (the 3B is non-commercial)
         description="Local .gguf path, or hub 'repo_id:filename-pattern' for llama-cpp-python.",
     )
     llm_url: str | None = Field(default=None, description="Base URL of an OpenAI-compatible server; wins over llm.")
