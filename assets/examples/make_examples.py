@@ -376,7 +376,6 @@ def draw_kitten() -> Image.Image:
     # 4. head: ears, face, stripes
     for sgn in (-1, 1):
         base_in, base_out, tip_ = (205 + sgn * 30, 80), (205 + sgn * 92, 122), (205 + sgn * 98, 22)
-        ear = c.poly(spline([base_in, tip_, base_out], closed=True, steps=3) + [base_in])
         ear = c.poly([base_in, (tip_[0] - sgn * 6, tip_[1] + 4), tip_, (tip_[0] + sgn * 2, tip_[1] + 8), base_out])
         c.outlined(ear, FUR, 3)
         inner = c.poly([(205 + sgn * 42, 88), (205 + sgn * 90, 42), (205 + sgn * 82, 112)])
@@ -545,7 +544,8 @@ def draw_garden() -> Image.Image:
     for x in np.arange(30, 1024, 118):
         lavender(c, x + rng.uniform(-12, 12), 432, rng.uniform(70, 95), rng)
     for x in np.arange(80, 1024, 118):
-        tulip(c, x + rng.uniform(-16, 16), 392 + rng.uniform(0, 14), 9, [(226, 70, 80), (246, 160, 60), (236, 110, 150)][int(rng.integers(3))])
+        color = [(226, 70, 80), (246, 160, 60), (236, 110, 150)][int(rng.integers(3))]
+        tulip(c, x + rng.uniform(-16, 16), 392 + rng.uniform(0, 14), 9, color)
         daisy(c, x + 34 + rng.uniform(-10, 10), 408 + rng.uniform(0, 14), 9)
     grass_tufts(c, 450, 640, 150, [(104, 164, 72), (86, 146, 62), (122, 178, 84)], rng, (12, 24))
     for _ in range(26):
@@ -593,7 +593,9 @@ def draw_porch() -> Image.Image:
         c.gradient(pane, [(0.0, (150, 200, 240)), (1.0, (222, 238, 248))], c.linear(0, 88, 0, 304))
     c.paint(c.inter(c.union(*panes), c.union(c.ellipse(190, 300, 110, 70), c.ellipse(380, 290, 90, 60))), (110, 170, 96))
     for pane in panes:
-        c.paint(c.inter(pane, c.poly([(pane.x / 3 + 20, 0), (pane.x / 3 + 60, 0), (pane.x / 3 - 40, 640), (pane.x / 3 - 80, 640)])), (255, 255, 255), 0.35)
+        x = pane.x / c.s  # a diagonal glint across each pane
+        glint = c.poly([(x + 20, 0), (x + 60, 0), (x - 40, 640), (x - 80, 640)])
+        c.paint(c.inter(pane, glint), (255, 255, 255), 0.35)
     for edge, sgn in ((96.0, 1), (448.0, -1)):  # tied-back drapes, outer edge straight, inner edge gathered
         inner = spline([(edge + sgn * 74, 60), (edge + sgn * 62, 140), (edge + sgn * 24, 214),
                         (edge + sgn * 40, 280), (edge + sgn * 58, 334)], steps=12)
@@ -737,8 +739,8 @@ def waves(c: Canvas, y0: float, y1: float, rows: int, deep: Color, light: Color,
         phase, swell = rng.uniform(0, math.pi), rng.uniform(0, 2 * math.pi)
         xs = np.arange(-60, c.w + 61, 4.0)
         # a crest is a cusp (1 - |sin|): sharp peaks, round troughs; a slow swell varies the height
-        heights = [amp * (0.55 + 0.45 * math.sin(x / (period * 2.7) + swell)) * (1 - abs(math.sin(math.pi * x / period + phase))) ** 1.6
-                   for x in xs]
+        heights = [amp * (0.55 + 0.45 * math.sin(x / (period * 2.7) + swell))
+                   * (1 - abs(math.sin(math.pi * x / period + phase))) ** 1.6 for x in xs]
         crest = [(x, y - h) for x, h in zip(xs, heights)]
         # the next row paints over everything below its own crest, so this band can stop there
         bottom = c.h + 10 if i == rows - 1 else y0 + (y1 - y0) * ((i + 2) / rows) ** 1.4 + 4

@@ -120,7 +120,8 @@ def test_make_examples_reproduces_every_file_from_scratch(tmp_path):
     """Deleting the drawings and references and re-running the script gives back the committed bytes."""
     work = tmp_path / "examples"
     for name in EXAMPLES:
-        shutil.copytree(EXAMPLES_DIR / name, work / name, ignore=shutil.ignore_patterns("assets", ".history", "renders", "exports"))
+        skip = shutil.ignore_patterns("assets", ".history", "renders", "exports")
+        shutil.copytree(EXAMPLES_DIR / name, work / name, ignore=skip)
         path = work / name / "storyboard.json"
         data = json.loads(path.read_text())
         for e in data["entities"]:
