@@ -17,6 +17,7 @@ COMMANDS = [
     "ui.cli.project_cmds",
     "ui.cli.plan_cmds",
     "ui.cli.render_cmds",
+    "ui.cli.diffusion_cmds",
     "ui.cli.ui_cmds",
 ]
 
