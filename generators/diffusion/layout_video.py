@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -72,31 +73,43 @@ def load_pipeline(settings: Settings) -> LayoutVideoPipeline:
 
 def _build_pipeline(settings: Settings) -> LayoutVideoPipeline:
     from diffusers import AnimateDiffPipeline, DDIMScheduler, MotionAdapter
-    from transformers import CLIPVisionModelWithProjection
+    from transformers import CLIPImageProcessor, CLIPVisionModelWithProjection
 
     adapter = models.from_pretrained(MotionAdapter, models.MOTION_ADAPTER, settings)
     encoder = models.from_pretrained(
         CLIPVisionModelWithProjection, models.IMAGE_ENCODER, settings, subfolder=settings.image_encoder_subfolder
     )
+    size = encoder.config.image_size
     pipe = models.from_pretrained(
-        AnimateDiffPipeline, models.T2I, settings, motion_adapter=adapter, image_encoder=encoder
+        AnimateDiffPipeline,
+        models.T2I,
+        settings,
+        motion_adapter=adapter,
+        image_encoder=encoder,
+        feature_extractor=CLIPImageProcessor(size=size, crop_size=size),
     )
     # the scheduler AnimateDiff's motion modules were trained with (diffusers' AnimateDiff docs)
     pipe.scheduler = DDIMScheduler.from_config(
         pipe.scheduler.config, beta_schedule="linear", clip_sample=False, timestep_spacing="linspace", steps_offset=1
     )
+    source = settings.ip_adapter
+    local = models.is_local(source)
+    if local and not (Path(source).expanduser() / settings.ip_adapter_subfolder / settings.ip_adapter_weight).is_file():
+        raise models.unavailable(
+            models.IP_ADAPTER, source, f"no {settings.ip_adapter_subfolder}/{settings.ip_adapter_weight} in it"
+        )
     try:
         pipe.load_ip_adapter(
-            settings.ip_adapter,
+            str(Path(source).expanduser()) if local else source,
             subfolder=settings.ip_adapter_subfolder,
             weight_name=settings.ip_adapter_weight,
             image_encoder_folder=None,  # loaded above from its own setting
             revision=settings.ip_adapter_revision,
         )
     except (OSError, ValueError, KeyError) as err:
-        raise models.unavailable(models.IP_ADAPTER, settings.ip_adapter, models._short_reason(err)) from None
-    # FreeNoise blocks from the start: they equal the plain blocks for one window, and swapping blocks later
-    # would drop loaded motion LoRAs. The window is set per scene.
+        raise models.unavailable(models.IP_ADAPTER, source, str(err).strip().splitlines()[0][:200]) from None
+    # FreeNoise blocks from the start: with one window they compute what the plain blocks do, and swapping
+    # blocks later would drop loaded motion LoRAs. The window is set per scene.
     pipe.enable_free_noise(context_length=settings.motion_context_frames, context_stride=_stride(settings))
     models.place(pipe, settings)
     state = attention.install(pipe.unet, attention.RegionState())

@@ -1,0 +1,213 @@
+"""layout-video against a plain AnimateDiffPipeline call on the same tiny components: per-step time and peak
+working memory, and how the overhead grows with the number of box-bound entities (1, 2, 4, 8).
+
+Per-step time is (time of an S2-step render - time of an S1-step render) / (S2 - S1), so prompt encoding,
+reference encoding and decoding cancel out; the median of a few alternating repeats is reported. Peak
+memory is the resident-set growth above the loaded models during one render, each measured in a fresh
+subprocess (CPU has no allocator counter like torch.cuda.max_memory_allocated; on a GPU that is used).
+
+Target (issue 6): layout-video <= 1.3x plain AnimateDiff per step. Run:
+    .venv/bin/python bench/bench_layout_video.py [--frames 16] [--size 64] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from core.images import store_image  # noqa: E402
+from core.project import Project  # noqa: E402
+from core.settings import Settings  # noqa: E402
+from core.storyboard import parse_storyboard  # noqa: E402
+from generators.base import RenderContext  # noqa: E402
+from generators.diffusion.layout_video import LayoutVideoGenerator  # noqa: E402
+from generators.diffusion.tiny import build_all  # noqa: E402
+
+PROMPT = "a cat and a ball in a garden, watercolor"
+S1, S2 = 1, 3
+
+
+def models_dir() -> Path:
+    return Path(os.environ.get("FLOWDRAFTER_TINY_MODELS") or Path(tempfile.gettempdir()) / "flowdrafter-tiny-models")
+
+
+def settings(overrides: dict, frames: int) -> Settings:
+    return Settings(**{**overrides, "device": "cpu", "dtype": "float32", "guidance_scale": 7.5,
+                       "motion_context_frames": min(16, frames), "layout_video_max_side": None})  # fmt: skip
+
+
+def project(folder: Path, entities: int, frames: int, size: int) -> Project:
+    """A one-scene storyboard with `entities` foreground entities, each with a box track and a reference."""
+    ents, tracks = [], []
+    for i in range(entities):
+        x = (i % 4) * 0.25
+        y = (i // 4) * 0.5
+        ents.append({"id": f"e{i}", "name": f"thing {i}", "kind": "foreground", "description": f"a thing number {i}"})
+        tracks.append({"entity": f"e{i}", "keyframes": [
+            {"frame": 0, "box": [x, y, x + 0.2, y + 0.45]},
+            {"frame": frames - 1, "box": [min(x + 0.05, 0.79), y, min(x + 0.25, 1.0), y + 0.45]}]})  # fmt: skip
+    doc = {
+        "width": size, "height": size, "seed": 1, "negative_prompt": "blurry", "style": "watercolor",
+        "entities": ents,
+        "scenes": [{"id": "s1", "event": PROMPT, "num_frames": frames, "tracks": tracks,
+                    "camera": {"motion": "static"}, "background_motion": {"dx": 0.02, "dy": 0.0},
+                    "frames": [{"frame": 0, "description": "a cat sits"}, {"frame": frames - 1, "description": "a cat runs"}]}],
+    }  # fmt: skip
+    proj = Project.create(folder, parse_storyboard(doc))
+    rng = np.random.default_rng(0)
+    for e in doc["entities"]:
+        e["reference"] = {"image": store_image(proj, Image.fromarray(rng.integers(0, 255, (64, 64, 3), np.uint8)))}
+    proj.save(parse_storyboard(copy.deepcopy(doc)))
+    return proj
+
+
+class Runner:
+    """Both ways of making the same clip: layout-video, and a plain AnimateDiffPipeline call."""
+
+    def __init__(self, overrides: dict, frames: int, size: int):
+        self.overrides, self.frames, self.size = overrides, frames, size
+        self.gen = LayoutVideoGenerator(settings(overrides, frames))
+        self.plain = None
+        self.tmp = Path(tempfile.mkdtemp(prefix="bench-layout-video-"))
+        self.projects: dict[int, Project] = {}
+
+    def plain_pipe(self):
+        if self.plain is None:
+            from diffusers import AnimateDiffPipeline, DDIMScheduler, MotionAdapter
+
+            adapter = MotionAdapter.from_pretrained(self.overrides["motion_adapter"], use_safetensors=True)
+            pipe = AnimateDiffPipeline.from_pretrained(self.overrides["t2i_model"], motion_adapter=adapter, use_safetensors=True)
+            pipe.scheduler = DDIMScheduler.from_config(
+                pipe.scheduler.config, beta_schedule="linear", clip_sample=False, timestep_spacing="linspace", steps_offset=1
+            )
+            pipe.set_progress_bar_config(disable=True)
+            self.plain = pipe
+        return self.plain
+
+    def run_plain(self, steps: int) -> None:
+        self.plain_pipe()(
+            PROMPT, num_frames=self.frames, height=self.size, width=self.size, num_inference_steps=steps,
+            guidance_scale=7.5, negative_prompt="blurry", generator=torch.Generator().manual_seed(1), output_type="np",
+        )  # fmt: skip
+
+    def run_layout(self, steps: int, entities: int) -> None:
+        proj = self.projects.get(entities)
+        if proj is None:
+            proj = self.projects[entities] = project(self.tmp / f"p{entities}", entities, self.frames, self.size)
+        self.gen.settings = settings(self.overrides, self.frames).model_copy(update={"steps": steps})
+        sb = proj.load()
+        self.gen.generate(RenderContext(proj, sb, "s1"))
+
+    def run(self, kind: str, steps: int) -> None:
+        if kind == "plain":
+            self.run_plain(steps)
+        else:
+            self.run_layout(steps, int(kind.split("-")[1]))
+
+
+def per_step(runner: Runner, kinds: list[str], repeats: int) -> dict[str, float]:
+    for kind in kinds:  # warm up: load, first-call allocations
+        runner.run(kind, S1)
+    samples: dict[str, list[float]] = {k: [] for k in kinds}
+    for _ in range(repeats):
+        for kind in kinds:  # alternate, so load on the shared machine hits every kind alike
+            t0 = time.perf_counter()
+            runner.run(kind, S1)
+            t1 = time.perf_counter()
+            runner.run(kind, S2)
+            t2 = time.perf_counter()
+            samples[kind].append(((t2 - t1) - (t1 - t0)) / (S2 - S1))
+    return {k: statistics.median(v) for k, v in samples.items()}
+
+
+def _rss() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def memory_child(kind: str, frames: int, size: int) -> None:
+    """In a fresh process: load, then report the peak RSS growth during one S2-step render."""
+    torch.set_num_threads(1)
+    overrides = build_all(models_dir())
+    runner = Runner(overrides, frames, size)
+    if kind == "plain":
+        runner.plain_pipe()
+    else:
+        runner.gen.pipeline()
+        runner.projects[int(kind.split("-")[1])] = project(runner.tmp / "p", int(kind.split("-")[1]), frames, size)
+    base = peak = _rss()
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, _rss())
+            time.sleep(0.002)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    runner.run(kind, S2)
+    done.set()
+    thread.join()
+    print(json.dumps({"kind": kind, "peak_mb": (max(peak, _rss()) - base) / 2**20}))
+
+
+def peak_memory(kind: str, frames: int, size: int) -> float:
+    out = subprocess.run(
+        [sys.executable, __file__, "--memory-child", kind, "--frames", str(frames), "--size", str(size)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return json.loads(out.stdout.strip().splitlines()[-1])["peak_mb"]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--frames", type=int, default=16)
+    ap.add_argument("--size", type=int, default=64)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--no-memory", action="store_true")
+    ap.add_argument("--memory-child", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.memory_child:
+        memory_child(args.memory_child, args.frames, args.size)
+        return
+    torch.set_num_threads(1)  # the machine is shared: one thread gives stable, comparable timings
+    overrides = build_all(models_dir())
+    runner = Runner(overrides, args.frames, args.size)
+    kinds = ["plain", "layout-1", "layout-2", "layout-4", "layout-8"]
+    print(f"tiny components, {args.frames} frames at {args.size}x{args.size}, guidance on, 1 CPU thread; "
+          f"per step = (t[{S2} steps] - t[{S1} step]) / {S2 - S1}, median of {args.repeats}")  # fmt: skip
+    times = per_step(runner, kinds, args.repeats)
+    base = times["plain"]
+    print(f"{'run':<24}{'s/step':>10}{'x plain':>10}")
+    print(f"{'plain AnimateDiff':<24}{base:>10.3f}{1.0:>10.2f}")
+    for kind in kinds[1:]:
+        n = kind.split("-")[1]
+        print(f"{'layout-video, ' + n + ' ent.':<24}{times[kind]:>10.3f}{times[kind] / base:>10.2f}")
+    ratio = times["layout-1"] / base
+    print(f"target <= 1.3x plain per step (1 entity): {'met' if ratio <= 1.3 else 'NOT met'} ({ratio:.2f}x)")
+    if not args.no_memory:
+        print(f"{'run':<24}{'peak MB':>10}{'x plain':>10}  (RSS growth during one {S2}-step render)")
+        mem = {k: peak_memory(k, args.frames, args.size) for k in ("plain", "layout-1", "layout-8")}
+        for kind, mb in mem.items():
+            print(f"{kind:<24}{mb:>10.1f}{mb / mem['plain']:>10.2f}")
+
+
+if __name__ == "__main__":
+    main()
