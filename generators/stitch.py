@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from core.errors import RenderError
 from core.storyboard import Storyboard, TransitionKind
@@ -107,14 +108,15 @@ def plan_stitch(sb: Storyboard) -> _Plan:
     return _Plan(items)
 
 
-def _compose(frames: dict[tuple[int, int], np.ndarray], terms: list[Term], shape: tuple[int, int, int]) -> np.ndarray:
-    """A blend of decoded frames (weights in 1/256 steps, integer maths: this runs per transition frame)."""
-    if len(terms) == 1 and terms[0][2] == 1.0:
-        return frames[terms[0][:2]]
-    acc = np.zeros(shape, np.uint32)
-    for i, f, w in terms:
-        acc += frames[(i, f)].astype(np.uint32) * np.uint32(round(w * 256))
-    return np.minimum((acc + 128) >> 8, 255).astype(np.uint8)
+def _compose(frames: dict[tuple[int, int], np.ndarray], terms: list[Term]) -> np.ndarray:
+    """One output frame from decoded frames: as is, faded towards black, or a crossfade of two."""
+    first = Image.fromarray(frames[terms[0][:2]])
+    if len(terms) == 1:
+        gain = terms[0][2]
+        return frames[terms[0][:2]] if gain == 1.0 else np.asarray(Image.blend(Image.new("RGB", first.size), first, gain))
+    if len(terms) == 2:  # a crossfade: the weights sum to 1
+        return np.asarray(Image.blend(first, Image.fromarray(frames[terms[1][:2]]), terms[1][2]))
+    raise RenderError(f"cannot blend {len(terms)} frames")
 
 
 def _needed_ranges(sb: Storyboard, plan: _Plan) -> list[tuple[int, int, int]]:
@@ -191,11 +193,10 @@ def stitch(
                 n += len(g)
             # one encoder run; with several stretches the segment muxer splits them at forced keyframes
             target = work / ("gap%03d.mp4" if len(gaps) > 1 else "gap000.mp4")
-            shape = (sb.height, sb.width, 3)
             with FfmpegSink(target, sb.width, sb.height, sb.fps, expected_frames=reencoded, split_at=starts[1:] or None) as sink:
                 for g in gaps:
                     for terms in g:
-                        sink.write(_compose(frames, terms, shape))
+                        sink.write(_compose(frames, terms))
             gap_files = [work / f"gap{k:03d}.mp4" for k in range(len(gaps))]
 
         # 2. join copy runs (cut at keyframes by the concat demuxer) and stretches by stream copy

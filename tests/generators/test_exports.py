@@ -136,3 +136,25 @@ def test_full_disk_and_empty_storyboard_are_one_line_errors(film, tmp_path):
     r = _cli("export", str(film.root), "-o", str(previous))
     assert r.returncode == 2 and "at least one scene" in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert previous.read_bytes() == b"old archive"
+
+
+def test_mp4_with_an_audio_track_trimmed_to_the_film(film, tmp_path):
+    import math
+    import struct
+    import wave
+
+    from generators.video import ffmpeg_exe
+
+    wav = tmp_path / "tone.wav"
+    with wave.open(str(wav), "wb") as w:  # 10 s of a quiet tone, longer than the 3 s film
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(b"".join(struct.pack("<h", int(3000 * math.sin(i / 8))) for i in range(160000)))
+    out = export(film, tmp_path / "film.mp4", audio=wav)
+    info = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(out)], capture_output=True, text=True).stderr
+    assert "Audio: aac" in info
+    duration = re.search(r"Duration: (\d+):(\d+):([\d.]+)", info)
+    seconds = int(duration.group(1)) * 3600 + int(duration.group(2)) * 60 + float(duration.group(3))
+    assert abs(seconds - 25 / 8) < 0.15
+    assert probe(out).frames == 25
