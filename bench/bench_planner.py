@@ -34,8 +34,8 @@ from planners.ask import Asker, _try, strict  # noqa: E402
 from planners.llm import Completion  # noqa: E402
 from planners.llama_backend import LlamaBackend  # noqa: E402
 from planners.pipeline import plan  # noqa: E402
-from planners.repair import repair_layout  # noqa: E402
-from planners.schemas import LayoutReply  # noqa: E402
+from planners.repair import repair_entities, repair_layout, repair_script  # noqa: E402
+from planners.schemas import EntitiesReply, LayoutReply, ScriptReply, entities_problems, script_problems  # noqa: E402
 from planners.tiny_gguf import write_tiny_gguf  # noqa: E402
 
 PROMPT = "a paper boat sails down a rainy gutter, falls into a puddle, a frog hops on board, and they drift away"
@@ -93,18 +93,24 @@ def bench_validation(rec: Recording) -> None:
     invalid = 0
     for _ in range(repeats):
         for schema, reply in rec.replies:
-            props = set(schema["properties"])
+            props = schema["properties"]
             if "keyframes" in props:
-                ids = schema["properties"]["keyframes"]["items"]["properties"]["boxes"]["items"]["properties"]["entity"].get("enum", [])
-                frames = schema["properties"]["keyframes"]["items"]["properties"]["frame"]["maximum"] + 1
-                data, problems = _try(reply.text, strict(LayoutReply))
-                if problems is not None and isinstance(data, dict):
-                    invalid += 1
-                    repair_layout(data, ids, frames, "event")
+                ids = props["keyframes"]["items"]["properties"]["boxes"]["items"]["properties"]["entity"].get("enum", [])
+                frames = props["keyframes"]["items"]["properties"]["frame"]["maximum"] + 1
+                validate, repair = strict(LayoutReply), lambda d: repair_layout(d, ids, frames, "event")
+            elif "entities" in props:
+                ids = props["entities"]["items"]["properties"]["id"]["enum"]
+                validate = strict(EntitiesReply, lambda r: entities_problems(r, ids))
+                repair = lambda d: repair_entities(d, {i: i for i in ids})  # noqa: E731
             else:
-                _try(reply.text, lambda d: d)
+                n = props["scenes"]["maxItems"]
+                validate, repair = strict(ScriptReply, lambda r: script_problems(r, n)), lambda d: repair_script(d, PROMPT, n)
+            data, problems = _try(reply.text, validate)
+            if problems is not None and isinstance(data, dict):
+                invalid += 1
+                repair(data)
     per_reply = (time.perf_counter() - t0) / (repeats * n)
-    print(f"2. validation + repair: {per_reply * 1e3:.3f} ms per reply ({n} replies, {invalid // repeats} repaired layouts); "
+    print(f"2. validation + repair: {per_reply * 1e3:.3f} ms per reply ({n} replies, {invalid // repeats} of them repaired); "
           f"LLM generation {gen / n * 1e3:.0f} ms per reply -> validation costs {per_reply / (gen / n):.4f}x the generation")
 
 

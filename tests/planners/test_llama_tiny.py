@@ -45,7 +45,7 @@ def test_tiny_model_loads_through_the_real_path_with_its_chat_template(tiny_gguf
 def test_plans_end_in_a_valid_storyboard_or_a_planning_error(tiny_gguf, tmp_path, case):
     messages: list[str] = []
     try:
-        sb = plan(PROMPTS[case], settings=tiny_settings(tiny_gguf, tmp_path, 64 + 48 * case), scenes=1 + case % 2,
+        sb = plan(PROMPTS[case], settings=tiny_settings(tiny_gguf, tmp_path, 64 + 32 * case), scenes=1,
                   seed=case, progress=messages.append, use_cache=False)
     except PlanningError as err:
         assert str(err)  # a sentence, not a traceback
