@@ -735,7 +735,7 @@ def waves(c: Canvas, y0: float, y1: float, rows: int, deep: Color, light: Color,
     for i in range(rows):
         t = (i + 1) / rows
         y = y0 + (y1 - y0) * t ** 1.4
-        amp, period = 5 + 56 * t, 70 + 240 * t
+        amp, period = 5 + 76 * t ** 1.5, 70 + 260 * t
         phase, swell = rng.uniform(0, math.pi), rng.uniform(0, 2 * math.pi)
         xs = np.arange(-60, c.w + 61, 4.0)
         # a crest is a cusp (1 - |sin|): sharp peaks, round troughs; a slow swell varies the height
@@ -752,6 +752,9 @@ def waves(c: Canvas, y0: float, y1: float, rows: int, deep: Color, light: Color,
         # foam on the highest peaks, spilling down their faces
         peaks = [k for k in range(1, len(xs) - 1) if heights[k] >= heights[k - 1] and heights[k] >= heights[k + 1]
                  and heights[k] > amp * 0.55]
+        for k in peaks:  # sea-green light shining through the thin top of each big wave
+            px, py = crest[k]
+            c.paint(band, (120, 176, 180), c.radial(px, py + amp * 0.35, period * 0.3) * 0.45)
         foam = []
         for k in peaks:  # a scalloped whitecap: puffs along the crest, biggest on the peak
             m = max(2, int(period * rng.uniform(0.12, 0.2) / 4))
