@@ -13,14 +13,14 @@ import math
 import numbers
 import re
 from enum import Enum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
-    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -40,19 +40,20 @@ MAX_SEED = 2**32 - 1  # what every random generator we hand seeds to (torch, num
 Box = tuple[float, float, float, float]
 
 
-_NUMBER_TYPES = (int, float, int | None, float | None)
+def _not_bool(v: Any) -> Any:
+    # pydantic's lax mode reads `true` as 1; in a hand-written file that is a mistake, not a number
+    if v is True or v is False:
+        raise ValueError(f"must be a number, got {str(v).lower()}")
+    return v
+
+
+Int = Annotated[int, BeforeValidator(_not_bool)]
+Float = Annotated[float, BeforeValidator(_not_bool)]
+Seed = Annotated[int, Field(ge=0, le=MAX_SEED), BeforeValidator(_not_bool)]
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True)
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _no_bool_numbers(cls, v: Any, info: ValidationInfo) -> Any:
-        # pydantic's lax mode reads `true` as 1; in a hand-written file that is a mistake, not a number
-        if (v is True or v is False) and cls.model_fields[info.field_name].annotation in _NUMBER_TYPES:
-            raise ValueError(f"must be a number, got {str(v).lower()}")
-        return v
 
 
 class EntityKind(str, Enum):
@@ -87,7 +88,7 @@ class Reference(_Model):
     image: str = Field(min_length=1, max_length=512)
     source: Literal["generated", "upload", "drawn"] = "upload"
     cutout: bool = False
-    seed: int | None = Field(default=None, ge=0, le=MAX_SEED)
+    seed: Seed | None = None
 
     @field_validator("image")
     @classmethod
@@ -105,25 +106,25 @@ class Entity(_Model):
 
 class Camera(_Model):
     motion: CameraMotion = CameraMotion.static
-    strength: float = Field(default=0.5, ge=0.0, le=1.0)
+    strength: Float = Field(default=0.5, ge=0.0, le=1.0)
 
 
 class BackgroundMotion(_Model):
     """How the background drifts, in fractions of the frame per frame (FlowZero's direction and speed)."""
 
-    dx: float = Field(default=0.0, ge=-MAX_MOTION, le=MAX_MOTION)
-    dy: float = Field(default=0.0, ge=-MAX_MOTION, le=MAX_MOTION)
+    dx: Float = Field(default=0.0, ge=-MAX_MOTION, le=MAX_MOTION)
+    dy: Float = Field(default=0.0, ge=-MAX_MOTION, le=MAX_MOTION)
 
 
 class FrameNote(_Model):
     """What happens on one keyframe of a scene; frames in between interpolate (prompt travel)."""
 
-    frame: int = Field(ge=0)
+    frame: Int = Field(ge=0)
     description: str = Field(min_length=1, max_length=1000)
 
 
 class Keyframe(_Model):
-    frame: int = Field(ge=0)
+    frame: Int = Field(ge=0)
     box: Box = Field(description="Normalized [x0, y0, x1, y1], origin top-left, y down.")
 
     @field_validator("box", mode="before")
@@ -150,7 +151,7 @@ class Track(_Model):
 
 class Transition(_Model):
     kind: TransitionKind = TransitionKind.cut
-    frames: int = Field(default=0, ge=0, le=120)
+    frames: Int = Field(default=0, ge=0, le=120)
 
     @model_validator(mode="after")
     def _frames_match_kind(self) -> Transition:
@@ -166,15 +167,13 @@ class Scene(_Model):
     title: str = Field(default="", max_length=200)
     event: str = Field(min_length=1, max_length=2000)
     background: str | None = Field(default=None, pattern=ID_PATTERN, description="Id of a background entity.")
-    num_frames: int = Field(default=16, ge=1, le=MAX_FRAMES_PER_SCENE)
+    num_frames: Int = Field(default=16, ge=1, le=MAX_FRAMES_PER_SCENE)
     camera: Camera = Field(default_factory=Camera)
     background_motion: BackgroundMotion = Field(default_factory=BackgroundMotion)
     frames: list[FrameNote] = Field(default_factory=list)
     tracks: list[Track] = Field(default_factory=list)
     transition: Transition = Field(default_factory=Transition)
-    seed: int | None = Field(
-        default=None, ge=0, le=MAX_SEED, description="None: the storyboard seed + 1000 x the scene's position."
-    )
+    seed: Seed | None = Field(default=None, description="None: the storyboard seed + 1000 x the scene's position.")
     warnings: list[str] = Field(
         default_factory=list, description="Planner notes the editor shows; they do not affect rendering."
     )
@@ -199,10 +198,10 @@ class Storyboard(_Model):
     prompt: str = Field(default="", max_length=20000)
     style: str = Field(default="", max_length=500)
     negative_prompt: str = Field(default="", max_length=1000)
-    fps: int = Field(default=8, ge=1, le=60)
-    width: int = Field(default=512, ge=64, le=2048, multiple_of=8)
-    height: int = Field(default=320, ge=64, le=2048, multiple_of=8)
-    seed: int = Field(default=0, ge=0, le=MAX_SEED)
+    fps: Int = Field(default=8, ge=1, le=60)
+    width: Int = Field(default=512, ge=64, le=2048, multiple_of=8)
+    height: Int = Field(default=320, ge=64, le=2048, multiple_of=8)
+    seed: Seed = 0
     entities: list[Entity] = Field(default_factory=list)
     scenes: list[Scene] = Field(min_length=1, max_length=MAX_SCENES)
 

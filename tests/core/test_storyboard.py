@@ -66,6 +66,21 @@ def test_json_schema_is_valid_draft_2020_and_describes_the_document():
     ]
 
 
+def test_schema_uses_json_schema_keywords_for_every_constraint():
+    def keys(node):
+        if isinstance(node, dict):
+            for k, v in node.items():
+                yield k
+                yield from keys(v)
+        elif isinstance(node, list):
+            for v in node:
+                yield from keys(v)
+
+    assert not set(keys(json_schema())) & {"ge", "le", "gt", "lt", "multiple_of", "min_length", "max_length"}
+    seed = json_schema()["$defs"]["Scene"]["properties"]["seed"]["anyOf"][0]
+    assert (seed["minimum"], seed["maximum"]) == (0, 2**32 - 1)
+
+
 def test_schema_validates_the_sample_with_a_real_validator(sample_doc):
     jsonschema = pytest.importorskip("jsonschema")
     jsonschema.Draft202012Validator(json_schema()).validate(json.loads(load_storyboard(sample_doc).to_json()))
