@@ -91,7 +91,7 @@ class _References:
     """Decoded reference images keyed by file identity, and their scaled versions; warnings are kept."""
 
     def __init__(self, max_scaled: int = 256):
-        self._decoded: dict[tuple, Image.Image | None] = {}
+        self._decoded: dict[tuple, Image.Image | str] = {}  # image, or why it cannot be used
         self._scaled: OrderedDict[tuple, Image.Image] = OrderedDict()
         self._max_scaled = max_scaled
         self.warnings: list[str] = []
@@ -119,14 +119,18 @@ class _References:
                 img = load_asset_image(project, entity.reference.image)
                 if img.mode == "RGBA":
                     bbox = img.getchannel("A").getbbox()  # trim transparent margins of cut-outs
-                    img = img.crop(bbox) if bbox else None
+                    if bbox is None:
+                        raise AssetError(f"{entity.reference.image} is fully transparent")
+                    img = img.crop(bbox)
                 self._decoded[ident] = img
             except AssetError as err:
-                self._decoded[ident] = None
-                self._warn(f"entity {entity.id}: {err}; drawing a placeholder")
+                self._decoded[ident] = f"entity {entity.id}: {err}; drawing a placeholder"
             if len(self._decoded) > 64:
                 self._decoded.pop(next(iter(self._decoded)))
         img = self._decoded.get(ident)
+        if isinstance(img, str):  # unusable: say so on every render, not only the first
+            self._warn(img)
+            return None
         return None if img is None else (ident, img)
 
     def scaled(self, ident: tuple, img: Image.Image, size: tuple[int, int]) -> Image.Image:

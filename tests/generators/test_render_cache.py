@@ -151,3 +151,15 @@ def test_frames_in_the_clip_match_the_preview(two_scene_project):
     decoded = read_frames(report.clips["s1"], W, H, sb.fps)
     preview = np.asarray(compose_frame(two_scene_project, sb, "s1", 5)).astype(int)
     assert np.abs(decoded[5].astype(int) - preview).mean() < 4  # lossy H.264, same picture
+
+
+def test_render_reports_unusable_references_every_time(tmp_path):
+    p = make_project(tmp_path / "p", [scene("s1")])
+    (p.assets_dir / "broken.png").write_bytes(b"not a png at all")
+    set_reference(p, "hero", rel="assets/broken.png")
+    for _ in range(2):
+        report = render_storyboard(p, force=True)
+        assert report.rendered == ["s1"]
+        assert any("entity hero" in w and "placeholder" in w for w in report.warnings)
+    r = _cli("render", str(p.root), "--force")
+    assert r.returncode == 0 and "warning: entity hero" in r.stderr
