@@ -30,7 +30,7 @@ from core.layout import frame_description, norm_to_lmd, scene_layout  # noqa: E4
 from core.project import Project  # noqa: E402
 from core.settings import Settings  # noqa: E402
 from core.storyboard import Scene  # noqa: E402
-from planners.ask import Asker, _try, strict  # noqa: E402
+from planners.ask import Asker, parse_and_validate, strict  # noqa: E402
 from planners.llm import Completion  # noqa: E402
 from planners.llama_backend import LlamaBackend  # noqa: E402
 from planners.pipeline import plan  # noqa: E402
@@ -105,7 +105,7 @@ def bench_validation(rec: Recording) -> None:
             else:
                 n = props["scenes"]["maxItems"]
                 validate, repair = strict(ScriptReply, lambda r: script_problems(r, n)), lambda d: repair_script(d, PROMPT, n)
-            data, problems = _try(reply.text, validate)
+            data, problems = parse_and_validate(reply.text, validate)
             if problems is not None and isinstance(data, dict):
                 invalid += 1
                 repair(data)

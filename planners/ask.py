@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from core.errors import FlowDrafterError, PlanningError
+from core.errors import PlanningError
 from core.settings import Settings
 from core.storyboard import validation_problems
 
@@ -114,7 +114,7 @@ class Asker:
     ) -> tuple[T, list[str]]:
         """(reply, notes). Notes say what repair had to change, for the scene warnings."""
         first = self.complete(stage=stage, label=label, template=template, messages=messages, schema=schema, max_tokens=max_tokens)
-        data1, problems1 = _try(first.text, validate)
+        data1, problems1 = parse_and_validate(first.text, validate)
         if problems1 is None:
             return data1, []
         self.say(f"{label}: reply rejected ({problems1[0]}); asking again")
@@ -125,23 +125,21 @@ class Asker:
             *reask.render(errors="\n".join(f"- {p}" for p in problems1[:MAX_QUOTED_ERRORS])),
         ]
         second = self.complete(stage=stage, label=f"{label} (again)", template=f"{template}|{reask.version}", messages=retry_messages, schema=schema, max_tokens=max_tokens)
-        data2, problems2 = _try(second.text, validate)
+        data2, problems2 = parse_and_validate(second.text, validate)
         if problems2 is None:
             return data2, []
         raw = next((d for d in (data2, data1) if isinstance(d, dict)), None)
         if raw is None:
             raise PlanningError(f"{label}: the LLM's reply is not usable JSON, twice ({problems2[0]})")
         try:
-            fixed = repair(raw)
-        except FlowDrafterError:
-            raise
+            fixed = repair(raw)  # may raise PlanningError itself when there is nothing to build on
         except (ValueError, TypeError, ValidationError) as err:  # repair must not fail; if it does, say so plainly
             raise PlanningError(f"{label}: the LLM's reply could not be repaired ({problems2[0]}; {err})") from None
         self.say(f"{label}: repaired the reply ({problems2[0]})")
         return fixed, [f"{label}: the LLM's reply was repaired automatically ({problems2[0]})"]
 
 
-def _try(text: str, validate: Callable[[dict[str, Any]], T]) -> tuple[Any, list[str] | None]:
+def parse_and_validate(text: str, validate: Callable[[dict[str, Any]], T]) -> tuple[Any, list[str] | None]:
     """(validated reply, None) on success, else (parsed dict or None, problems)."""
     try:
         data = parse_reply(text)
