@@ -110,6 +110,14 @@ def _hub_cache() -> str:
         return "~/.cache/huggingface/hub"
 
 
+def _offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _in_hub_cache(model_id: str) -> bool:
+    return (Path(_hub_cache()) / f"models--{model_id.replace('/', '--')}").is_dir()
+
+
 def unavailable(role: Role, model_id: str, reason: str = "") -> ModelUnavailableError:
     """The one error for a model that cannot be loaded: role, id, where we looked, the setting to change."""
     env = f"FLOWDRAFTER_{role.setting.upper()}"
@@ -147,14 +155,14 @@ def from_pretrained(
     model_id = model_id or role.model_id(settings)
     if is_local(model_id) and not Path(model_id).expanduser().is_dir():
         raise unavailable(role, model_id, "no such folder")
+    if not is_local(model_id) and _offline() and not _in_hub_cache(model_id):
+        raise unavailable(role, model_id, "offline (HF_HUB_OFFLINE) and not in the cache")
     dtype = dtype or resolve_dtype(settings)
     args: dict[str, Any] = {"revision": role.revision(settings), "use_safetensors": True, **kwargs}
     if subfolder:
         args["subfolder"] = subfolder
-    if cls.__module__.startswith("transformers"):
-        args["dtype"] = dtype  # transformers 5 renamed torch_dtype
-    else:
-        args["torch_dtype"] = dtype
+    # transformers 5 and diffusers 0.42 renamed torch_dtype to dtype; older diffusers only know torch_dtype
+    args["dtype" if cls.__module__.startswith("transformers") or _diffusers_takes_dtype() else "torch_dtype"] = dtype
     try:
         return cls.from_pretrained(str(Path(model_id).expanduser()) if is_local(model_id) else model_id, **args)
     except (OSError, ValueError, EnvironmentError) as err:
@@ -163,6 +171,13 @@ def from_pretrained(
         if type(err).__module__.startswith(("huggingface_hub", "requests", "httpx")):
             raise unavailable(role, model_id, _short_reason(err)) from None
         raise
+
+
+def _diffusers_takes_dtype() -> bool:
+    import diffusers
+
+    major, minor = (int(p) for p in diffusers.__version__.split(".")[:2])
+    return (major, minor) >= (0, 42)
 
 
 def place(pipe: Any, settings: Settings) -> Any:

@@ -1,0 +1,29 @@
+"""Tiny random-weight models for every role, built once and cached by recipe hash in pytest's cache dir."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from core.settings import Settings
+from generators.diffusion import tiny
+
+
+@pytest.fixture(scope="session")
+def tiny_overrides(request: pytest.FixtureRequest) -> dict[str, str]:
+    root = Path(request.config.cache.mkdir("flowdrafter-tiny-models"))
+    return tiny.build_all(root)
+
+
+@pytest.fixture(scope="session")
+def tiny_settings(tiny_overrides: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Settings pointing every role at the tiny models; CPU, float32, two sampling steps."""
+    return Settings(
+        **tiny_overrides,
+        data_dir=tmp_path_factory.mktemp("data"),
+        device="cpu",
+        dtype="float32",
+        offload="none",
+        steps=2,
+    )
