@@ -126,9 +126,11 @@ class FfmpegSink:
 
     def _fail(self, what: str) -> None:
         self._proc.kill()
-        self._proc.wait()
+        code = self._proc.wait()
         err = self._read_stderr()
         self._cleanup()
+        if code == -signal.SIGXFSZ:  # killed for exceeding the file size limit: the disk is "full" for it
+            err = "File too large"
         raise RenderError(_disk_message(err, self.path) or f"{what}: {err.splitlines()[-1] if err else 'no output'}")
 
     def _cleanup(self) -> None:

@@ -158,3 +158,17 @@ def test_mp4_with_an_audio_track_trimmed_to_the_film(film, tmp_path):
     seconds = int(duration.group(1)) * 3600 + int(duration.group(2)) * 60 + float(duration.group(3))
     assert abs(seconds - 25 / 8) < 0.15
     assert probe(out).frames == 25
+
+
+def test_bundled_example_renders_and_exports_from_the_cli(tmp_path):
+    from core.examples import DEFAULT_EXAMPLE, copy_example
+
+    project = copy_example(DEFAULT_EXAMPLE, tmp_path / "example")
+    r = _cli("render", str(project.root))
+    assert r.returncode == 0 and "warning" not in r.stderr, r.stderr  # every reference image is usable
+    out = tmp_path / "example.mp4"
+    r = _cli("export", str(project.root), "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    sb = project.load()
+    info = probe(out)
+    assert (info.frames, info.width, info.height) == (total_frames(sb), sb.width, sb.height)

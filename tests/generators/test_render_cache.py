@@ -163,3 +163,20 @@ def test_render_reports_unusable_references_every_time(tmp_path):
         assert any("entity hero" in w and "placeholder" in w for w in report.warnings)
     r = _cli("render", str(p.root), "--force")
     assert r.returncode == 0 and "warning: entity hero" in r.stderr
+
+
+def test_full_disk_during_a_render_is_a_one_line_error_and_commits_nothing(tmp_path):
+    import resource
+
+    p = make_project(tmp_path / "p", [scene("s1", 64, camera={"motion": "zoom_in", "strength": 1.0})])
+
+    def small_disk():  # any file beyond 4 kB cannot be written, as on a full disk
+        resource.setrlimit(resource.RLIMIT_FSIZE, (4000, 4000))
+
+    r = subprocess.run([sys.executable, "-c", "import sys; from ui.cli import main; sys.exit(main())", "render", str(p.root)],
+                       cwd=ROOT, capture_output=True, text=True, preexec_fn=small_disk)  # fmt: skip
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "flowdrafter: error:" in r.stderr and ("too large" in r.stderr or "no space" in r.stderr), r.stderr
+    out_dir = p.renders_dir / "animatic"
+    assert not list(out_dir.glob("*.mp4")) and not list(out_dir.glob(".*.tmp"))
+    assert render_storyboard(p).rendered == ["s1"]  # and it works once there is room
