@@ -238,10 +238,19 @@ class Storyboard(_Model):
 
 
 _BOX_NAMES = ("x0", "y0", "x1", "y1")
+_PLAIN = (float, int)  # exact types: bool is excluded
 
 
 def check_box(v: Any) -> Box:
     """A valid normalized box from any input, or a ValueError that says what is wrong with it."""
+    if type(v) is list or type(v) is tuple:  # fast path: the common valid case, checked in one expression
+        if len(v) == 4:
+            x0, y0, x1, y1 = v
+            if (
+                type(x0) in _PLAIN and type(y0) in _PLAIN and type(x1) in _PLAIN and type(y1) in _PLAIN
+                and 0.0 <= x0 < x1 <= 1.0 and 0.0 <= y0 < y1 <= 1.0
+            ):
+                return (float(x0), float(y0), float(x1), float(y1))
     if not isinstance(v, (list, tuple)):
         raise ValueError(f"a box is a list of 4 numbers [x0, y0, x1, y1], got {_show(v)}")
     if len(v) != 4:
@@ -312,9 +321,8 @@ def integrity_problems(sb: Storyboard | dict[str, Any]) -> list[str]:
                 problems.append(f"{where}: background '{background}' is not an entity")
             elif kinds[background] == "foreground":
                 problems.append(f"{where}: background '{background}' is a foreground entity")
-        for note in _list(s, "frames"):
-            frame = _get(note, "frame")
-            if n is not None and _is_int(frame) and frame >= n:
+        for frame in _frames(_list(s, "frames")) if n is not None else ():
+            if type(frame) is int and frame >= n:
                 problems.append(f"{where}, frame {frame}: description is outside the scene (frames 0-{n - 1})")
         seen_tracks: set[str] = set()
         for t in _list(s, "tracks"):
@@ -329,9 +337,8 @@ def integrity_problems(sb: Storyboard | dict[str, Any]) -> list[str]:
                 problems.append(f"{tw}: unknown entity '{entity}'")
             elif kinds.get(entity) == "background":
                 problems.append(f"{tw}: '{entity}' is a background entity; only foreground entities have boxes")
-            for kf in _list(t, "keyframes"):
-                frame = _get(kf, "frame")
-                if n is not None and _is_int(frame) and frame >= n:
+            for frame in _frames(_list(t, "keyframes")) if n is not None else ():
+                if type(frame) is int and frame >= n:
                     problems.append(f"{tw}, frame {frame}: keyframe is outside the scene (frames 0-{n - 1})")
     problems += _transition_problems(scenes)
     return problems
@@ -379,6 +386,14 @@ def _get(obj: Any, name: str) -> Any:
     return getattr(obj, name, None)  # (isinstance(obj, BaseModel) would cost an ABC check per call)
 
 
+def _frames(items: list[Any]) -> list[Any]:
+    """The `frame` of each keyframe or frame note (models: plain attribute access, the hot path)."""
+    try:
+        return [item.frame for item in items]
+    except AttributeError:  # raw dicts, or junk in a raw document
+        return [_get(item, "frame") for item in items]
+
+
 def _list(obj: Any, name: str) -> list[Any]:
     value = _get(obj, name)
     return value if isinstance(value, list) else []
@@ -389,7 +404,7 @@ def _enum_value(v: Any) -> Any:
 
 
 def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
+    return type(v) is int  # not bool (whose type is bool), not a float
 
 
 def _frame_count(scene: Any) -> int | None:
