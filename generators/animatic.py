@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from core.errors import AssetError
+from core.errors import AssetError, RenderError
 from core.images import load_asset_image
 from core.layout import ease, frame_description, frame_layout, norm_to_pixels
 from core.project import Project
@@ -394,8 +394,6 @@ class SceneCompositor:
         self.project, self.sb = project, storyboard
         scene = storyboard.scene(scene_id)
         if scene is None:
-            from core.errors import RenderError
-
             raise RenderError(f"no scene with id '{scene_id}'")
         self.scene = scene
         self.captions = captions
@@ -475,8 +473,6 @@ def compose_frame(project: Project, storyboard: Storyboard, scene_id: str, frame
     """
     scene = storyboard.scene(scene_id)
     if scene is None:
-        from core.errors import RenderError
-
         raise RenderError(f"no scene with id '{scene_id}'")
     key = _compositor_key(project, storyboard, scene, captions)
     comp = _COMPOSITORS.get(key)

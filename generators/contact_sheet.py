@@ -10,6 +10,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
+from core.errors import RenderError
 from core.layout import frame_description, frame_layout, keyframe_frames, norm_to_pixels
 from core.project import Project
 from core.settings import Settings
@@ -74,8 +75,6 @@ def scene_sheet(project: Project, sb: Storyboard, scene_id: str, *, columns: int
     the frame's description, under a title line."""
     scene = sb.scene(scene_id)
     if scene is None:
-        from core.errors import RenderError
-
         raise RenderError(f"no scene with id '{scene_id}'")
     frames = pick_frames(scene, columns)
     th = round(thumb_width * sb.height / sb.width)
@@ -125,8 +124,6 @@ def write_contact_sheet(
 ) -> None:
     """The `.png` export: every scene's keyframe sheet stacked (uses the animatic look, no render needed)."""
     if columns < 1 or columns > 12:
-        from core.errors import RenderError
-
         raise RenderError(f"columns must be between 1 and 12, got {columns}")
     progress(0.1, "drawing keyframes")
     storyboard_sheet(project, sb, columns=columns).save(out, format="PNG")
