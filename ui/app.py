@@ -142,7 +142,9 @@ def build_app(start: Session | None = None, services: Services | None = None) ->
             with gr.Tab("2 · Storyboard", id="storyboard"):
                 with gr.Row():
                     with gr.Column(scale=1, min_width=300):
-                        scene_list = gr.Radio([], label="Scenes", elem_id="scene-list")
+                        start_sb = state.storyboard(start) if state.has_project(start) else None
+                        scene_list = gr.Radio(views.scene_choices(start_sb) if start_sb else [], value=start_sb.scenes[0].id if start_sb else None,
+                                              label="Scenes", elem_id="scene-list")
                         with gr.Row(elem_classes="fd-small"):
                             add_scene_btn = gr.Button("Add", size="sm", elem_id="scene-add")
                             dup_scene_btn = gr.Button("Duplicate", size="sm", elem_id="scene-duplicate")
@@ -322,7 +324,14 @@ def build_app(start: Session | None = None, services: Services | None = None) ->
 
         # -- load, open, new ------------------------------------------------------------------------------
 
-        demo.load(lambda s: refresh(s, None, 0, None), [session], ALL, api_visibility=PRIVATE)
+        @user_errors
+        def on_load(s: Session) -> list:
+            """A new tab reads the project from disk: another tab may have changed it since the app started."""
+            if state.has_project(s):
+                s = state.open_session(s["project"])
+            return refresh(s, None, 0, None)
+
+        demo.load(on_load, [session], ALL, api_visibility=PRIVATE, queue=False, show_progress="hidden")
 
         @user_errors
         def open_project(folder: str) -> list:
@@ -400,7 +409,8 @@ def build_app(start: Session | None = None, services: Services | None = None) ->
             frames = ", ".join(map(str, keyframe_frames(state.storyboard(s).scene(sid))))
             return (*shown(s, sid, f, entity_id, fast=True), editor_view(s, sid, f), *undo_redo(s), gr.update(label=f"Frame (keyframes on {frames})"))
 
-        on(editor.release, on_release, outputs=[session, focus, editor, undo_btn, redo_btn, frame], trigger_mode="multiple")
+        on(editor.release, on_release, outputs=[session, focus, editor, undo_btn, redo_btn, frame], trigger_mode="multiple",
+           show_progress="hidden", queue=False)
 
         @user_errors
         def on_delete(s: Session, scene_id: str, f: float, entity_id: str, evt: gr.EventData) -> list:
@@ -410,8 +420,11 @@ def build_app(start: Session | None = None, services: Services | None = None) ->
             return shown(s, sid, f, entity_id)
 
         @user_errors
-        def on_pick_frame(s: Session, scene_id: str, f: float, entity_id: str, evt: gr.EventData) -> list:
-            return shown(s, scene_id, int((evt._data or {}).get("frame", f)), entity_id)
+        def on_pick_frame(s: Session, scene_id: str, evt: gr.EventData) -> list:
+            sb = state.storyboard(s)
+            sid = views.pick_scene(sb, scene_id)
+            f = int((evt._data or {}).get("frame", 0))
+            return [editor_view(s, sid, f), gr.update(value=f), note_view(sb, sid, f)]
 
         @user_errors
         def on_scrub(s: Session, scene_id: str, f: float) -> list:
@@ -420,9 +433,10 @@ def build_app(start: Session | None = None, services: Services | None = None) ->
             return [editor_view(s, sid, f), note_view(sb, sid, int(f))]
 
         on(editor.delete, on_delete)
-        on(editor.select, on_pick_frame)
+        editor.select(on_pick_frame, [session, scene_list], [editor, frame, note], show_progress="hidden", queue=False,
+                      api_visibility=PRIVATE)
         frame.input(on_scrub, [session, scene_list, frame], [editor, note], trigger_mode="always_last",
-                    show_progress="hidden", api_visibility=PRIVATE)
+                    show_progress="hidden", queue=False, api_visibility=PRIVATE)
         on(note.blur, edit(lambda sb, sid, f, eid, text: handlers.set_frame_note(sb, sid, f, text)), [note])
         on(note.submit, edit(lambda sb, sid, f, eid, text: handlers.set_frame_note(sb, sid, f, text)), [note])
 
@@ -590,22 +604,23 @@ def build_app(start: Session | None = None, services: Services | None = None) ->
         if services.render_storyboard is not None:
 
             @user_errors
-            def run_render(s: Session, scene_id: str, generator: str, force_all: bool, request: gr.Request,
+            def run_render(s: Session, generator: str, force_all: bool, request: gr.Request,
                            progress: gr.Progress = gr.Progress()) -> Iterator[tuple]:
                 """Render every changed scene with `generator`; returns the per-scene clips and a log."""
-                lines: list[str] = []
+                per_scene: dict[str, str] = {}  # one line per scene: its latest message
                 for kind, item in render_job(s, generator, None, bool(force_all), request, progress):
                     if kind == "progress":
-                        lines.append(f"{float(item[0]) * 100:3.0f}%  {item[1] if len(item) > 1 else ''}")
-                        yield gr.update(), "\n".join(lines[-50:])
+                        message = str(item[1]) if len(item) > 1 else ""
+                        per_scene[message.split(":", 1)[0]] = message
+                        yield gr.update(), f"{float(item[0]) * 100:.0f}% done\n" + "\n".join(per_scene.values())
                     else:
                         items = clip_items(item)
                         reused = sum(1 for _, c in items if c.endswith("reused"))
-                        lines.append(f"done: {len(items) - reused} rendered, {reused} reused")
-                        yield items, "\n".join(lines[-50:])
+                        warnings = "".join(f"\nwarning: {w}" for w in getattr(item, "warnings", []) or [])
+                        yield items, f"done: {len(items) - reused} rendered, {reused} reused\n" + "\n".join(per_scene.values()) + warnings
 
-            render_event = render_btn.click(run_render, [session, scene_list, gen_dd, force], [clips, render_log], api_name="render",
-                                            concurrency_id=GPU_QUEUE, concurrency_limit=1)
+            render_btn.click(run_render, [session, gen_dd, force], [clips, render_log], api_name="render",
+                             concurrency_id=GPU_QUEUE, concurrency_limit=1)
 
             @user_errors
             def run_rerender(s: Session, scene_id: str, generator: str, request: gr.Request,
@@ -615,7 +630,7 @@ def build_app(start: Session | None = None, services: Services | None = None) ->
                     if kind == "done":
                         yield clip_items(item), f"re-rendered scene {sid}"
 
-            rerender_event = rerender_btn.click(run_rerender, [session, scene_list, gen_dd], [clips, render_log], api_visibility=PRIVATE,
+            rerender_btn.click(run_rerender, [session, scene_list, gen_dd], [clips, render_log], api_visibility=PRIVATE,
                                                 concurrency_id=GPU_QUEUE, concurrency_limit=1)
 
             def do_cancel(request: gr.Request) -> str:
@@ -699,6 +714,16 @@ def start_session(folder: Path | None, example: str = DEFAULT_EXAMPLE, data_dir:
 LOOPBACK = re.compile(r"^(127\.\d+\.\d+\.\d+|localhost|::1)$")
 
 
+def exposure_warning(host: str, auth: tuple[str, str] | None) -> str | None:
+    """The loud warning printed when the editor is reachable from other machines without a password."""
+    if LOOPBACK.match(host) or auth is not None:
+        return None
+    bar = "!" * 78
+    return (f"{bar}\n  WARNING: the FlowDrafter editor is listening on {host}, reachable from other machines,\n"
+            f"  WITHOUT a password. Anyone who can reach this port can read and change your projects.\n"
+            f"  Set FLOWDRAFTER_UI_AUTH=user:password, or bind to 127.0.0.1.\n{bar}")  # fmt: skip
+
+
 def launch(demo: gr.Blocks, *, host: str, port: int, auth: tuple[str, str] | None = None, block: bool = True, quiet: bool = False) -> Any:
     """Start the server: never a share link; only the app's own files are served; uploads are capped."""
     from core.settings import get_settings
@@ -706,11 +731,9 @@ def launch(demo: gr.Blocks, *, host: str, port: int, auth: tuple[str, str] | Non
     from .theme import CSS, THEME
 
     settings = get_settings()
-    if not LOOPBACK.match(host) and auth is None:
-        bar = "!" * 78
-        print(f"{bar}\n  WARNING: the FlowDrafter editor is listening on {host}, reachable from other machines,\n"
-              f"  WITHOUT a password. Anyone who can reach this port can read and change your projects.\n"
-              f"  Set FLOWDRAFTER_UI_AUTH=user:password, or bind to 127.0.0.1.\n{bar}", flush=True)  # fmt: skip
+    warning = exposure_warning(host, auth)
+    if warning:
+        print(warning, flush=True)
     services: Services = demo.services  # type: ignore[attr-defined]
     demo.queue(default_concurrency_limit=4)
     return demo.launch(

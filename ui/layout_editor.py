@@ -108,7 +108,7 @@ CSS = """
 .fd-tools .fd-hint { color: var(--body-text-color-subdued); flex: 1 1 260px; }
 .fd-tools select, .fd-tools input { padding: 3px 6px; border: 1px solid var(--border-color-primary);
   border-radius: 6px; background: var(--input-background-fill); color: var(--body-text-color); }
-.fd-tools button { padding: 3px 10px; border-radius: 6px; border: 1px solid var(--border-color-primary);
+.fd-tools button { font-size: 13px; font-weight: 400; padding: 3px 10px; border-radius: 6px; border: 1px solid var(--border-color-primary);
   background: var(--button-secondary-background-fill); color: var(--body-text-color); cursor: pointer; }
 .fd-tools button:disabled { opacity: .45; cursor: default; }
 .fd-stage { position: relative; width: 100%; background: #d9d9d9 repeating-linear-gradient(45deg, #d0d0d0 0 10px, #dadada 10px 20px);
@@ -118,12 +118,13 @@ CSS = """
 .fd-box.fd-interp { border-style: dashed; }
 .fd-box.fd-sel { outline: 2px solid #fff; box-shadow: 0 0 0 4px rgba(0,0,0,.35); }
 .fd-box .fd-tag { position: absolute; left: -3px; top: -22px; padding: 1px 6px; color: #fff; font-weight: 600;
-  border-radius: 4px 4px 0 0; white-space: nowrap; font-size: 12px; }
+  border-radius: 4px 4px 0 0; white-space: nowrap; font-size: 12px; text-shadow: 0 0 3px rgba(0,0,0,.9); }
 .fd-box .fd-h { position: absolute; width: 12px; height: 12px; background: #fff; border: 2px solid; box-sizing: border-box; }
 .fd-h.nw { left: -7px; top: -7px; cursor: nwse-resize; } .fd-h.se { right: -7px; bottom: -7px; cursor: nwse-resize; }
 .fd-h.ne { right: -7px; top: -7px; cursor: nesw-resize; } .fd-h.sw { left: -7px; bottom: -7px; cursor: nesw-resize; }
 .fd-draw { position: absolute; border: 2px dashed #111; background: rgba(255,255,255,.25); pointer-events: none; }
 .fd-strip { margin-top: 8px; display: grid; grid-template-columns: 110px 1fr; row-gap: 3px; align-items: center; }
+.fd-strip .fd-name::before { content: ''; display: inline-block; width: 9px; height: 9px; border-radius: 2px; margin-right: 5px; background: var(--dot); }
 .fd-strip .fd-name { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; padding-right: 6px; }
 .fd-lane { position: relative; height: 16px; background: var(--block-background-fill); border: 1px solid var(--border-color-primary);
   border-radius: 4px; cursor: pointer; }
@@ -190,7 +191,7 @@ function render() {
   const strip = document.createElement('div'); strip.className = 'fd-strip';
   const n = Math.max(1, v.num_frames - 1);
   const lane = (label, color, frames, key) => {
-    const name = document.createElement('div'); name.className = 'fd-name'; name.textContent = label; if (color) name.style.color = color;
+    const name = document.createElement('div'); name.className = 'fd-name'; name.textContent = label; name.style.setProperty('--dot', color || '#777');
     const l = document.createElement('div'); l.className = 'fd-lane'; l.dataset.lane = key;
     for (const f of frames) { const m = document.createElement('div'); m.className = 'fd-mark'; m.dataset.frame = f; m.style.left = pct(f, n); m.style.background = color || '#777'; m.title = `keyframe on frame ${f}`; l.appendChild(m); }
     const now = document.createElement('div'); now.className = 'fd-now'; now.style.left = pct(v.frame, n); l.appendChild(now);
