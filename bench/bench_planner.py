@@ -103,8 +103,9 @@ def bench_validation(rec: Recording) -> None:
                 validate = strict(EntitiesReply, lambda r: entities_problems(r, ids))
                 repair = lambda d: repair_entities(d, {i: i for i in ids})  # noqa: E731
             else:
-                n = props["scenes"]["maxItems"]
-                validate, repair = strict(ScriptReply, lambda r: script_problems(r, n)), lambda d: repair_script(d, PROMPT, n)
+                count = props["scenes"]["maxItems"]
+                validate = strict(ScriptReply, lambda r: script_problems(r, count))
+                repair = lambda d: repair_script(d, PROMPT, count)  # noqa: E731
             data, problems = parse_and_validate(reply.text, validate)
             if problems is not None and isinstance(data, dict):
                 invalid += 1
