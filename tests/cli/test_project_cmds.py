@@ -128,6 +128,8 @@ def test_new_refuses_unknown_example_busy_folder_and_file(capsys, tmp_path):
     assert code == 2
     assert err.startswith("flowdrafter: error: no example named 'nope'; examples: ")
     assert len(err.splitlines()) == 1 and not (tmp_path / "x").exists()
+    code, _, err = run(capsys, "new", tmp_path / "x", "--example", f"../examples/{DEFAULT_EXAMPLE}")
+    assert code == 2 and err.startswith(f"flowdrafter: error: no example named '../examples/{DEFAULT_EXAMPLE}'")
     busy = tmp_path / "busy"
     busy.mkdir()
     (busy / "mine.txt").write_text("keep me")
