@@ -305,6 +305,32 @@ def _make_plate(project: Project, sb: Storyboard, scene: Scene, refs: _Reference
     return _Plate(plate, [_inside(w, plate.width, plate.height) for w in windows])
 
 
+_PLATES: OrderedDict[tuple, _Plate] = OrderedDict()
+
+
+def _plate(project: Project, sb: Storyboard, scene: Scene, refs: _References) -> _Plate:
+    """The scene's plate, shared by edits that do not touch the background or the camera (box edits)."""
+    bg = sb.entity(scene.background) if scene.background else None
+    stamp = None
+    if bg is not None and bg.reference is not None:
+        try:
+            st = project.resolve_asset(bg.reference.image).stat()
+            stamp = (st.st_mtime_ns, st.st_size)
+        except (OSError, AssetError):
+            stamp = "unusable"
+    key = (str(project.root), bg.model_dump_json() if bg else None, stamp, scene.camera.model_dump_json(),
+           scene.background_motion.model_dump_json(), scene.num_frames, sb.width, sb.height)  # fmt: skip
+    plate = _PLATES.get(key)
+    if plate is None or (stamp == "unusable"):
+        plate = _make_plate(project, sb, scene, refs)
+        _PLATES[key] = plate
+        if len(_PLATES) > 8:
+            _PLATES.popitem(last=False)
+    else:
+        _PLATES.move_to_end(key)
+    return plate
+
+
 def _inside(win: tuple[float, float, float, float], pw: int, ph: int) -> tuple[float, float, float, float]:
     """Shift a window back inside the plate (rounding can push it out by a fraction of a pixel)."""
     x0, y0, x1, y1 = win
@@ -398,7 +424,7 @@ class SceneCompositor:
         self.scene = scene
         self.captions = captions
         self.refs = refs or _REFS
-        self.plate = _make_plate(project, storyboard, scene, self.refs)
+        self.plate = _plate(project, storyboard, scene, self.refs)
 
     def frame(self, f: int) -> Image.Image:
         sb, scene = self.sb, self.scene
