@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 
-from core.layout import box_area, box_center, box_iou, clamp_box
+from core.layout import box_center, box_iou, clamp_box
 from core.storyboard import Box
 
 from .checks import (

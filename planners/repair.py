@@ -9,7 +9,6 @@ from the context, numbers clamped. It raises `PlanningError` only when there is 
 from __future__ import annotations
 
 import math
-import re
 from typing import Any
 
 from core.errors import PlanningError
