@@ -178,3 +178,12 @@ def test_server_without_json_schema_support_gets_the_schema_in_the_prompt(server
     assert sb.entity("dog").description == "a brown labrador with a red collar"
     formats = [b["response_format"]["type"] for b in replay_server.requests]
     assert formats == ["json_schema", "json_object", "json_object", "json_object"]  # refused once, then remembered
+
+
+def test_without_a_scene_count_the_llm_chooses(server_settings, replay_server):
+    sb = plan(KITTEN, settings=server_settings)
+    first = replay_server.requests[0]
+    scenes = first["response_format"]["json_schema"]["schema"]["properties"]["scenes"]
+    assert (scenes["minItems"], scenes["maxItems"]) == (1, 12)
+    assert first["messages"][-1]["content"].endswith("Scenes: 2 to 6, your choice")
+    assert len(sb.scenes) == 3
