@@ -7,7 +7,8 @@ shading, a dark outline). Everything is drawn at `SCALE` times the output size a
 background. Backgrounds are opaque and larger than the frame, so camera pans and background drift have
 picture to reveal.
 
-Drawing is deterministic (fixed seeds, no clock): re-running the script reproduces the same bytes.
+Drawing is deterministic (fixed seeds, no clock): re-running the script reproduces the same pixels (and,
+with the same zlib, the same PNG bytes).
 
     .venv/bin/python assets/examples/make_examples.py [EXAMPLES_DIR]
 
@@ -31,6 +32,7 @@ from PIL import Image, ImageChops, ImageDraw, ImageFilter
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root, for `core`
 
 from core.atomic import atomic_write_bytes, atomic_write_text  # noqa: E402
+from core.errors import StoryboardError  # noqa: E402
 from core.storyboard import parse_storyboard  # noqa: E402
 
 Point = tuple[float, float]
@@ -1023,9 +1025,10 @@ def make_example(folder: Path, drawings: dict[str, Callable[[], Image.Image]]) -
     """Draw every entity of one example into its assets/ and point the storyboard at the drawings."""
     sb_path = folder / "storyboard.json"
     data = json.loads(sb_path.read_text(encoding="utf-8"))
+    parse_storyboard(data, str(sb_path))  # refuse a broken storyboard before drawing anything
     missing = [e["id"] for e in data["entities"] if e["id"] not in drawings]
     if missing:
-        raise SystemExit(f"{folder.name}: no drawing for entity '{missing[0]}'")
+        raise SystemExit(f"{folder.name}: no drawing for entity {', '.join(repr(m) for m in missing)}")
     for entity in data["entities"]:
         img = drawings[entity["id"]]()
         rel = f"assets/{entity['id']}.png"
@@ -1041,7 +1044,14 @@ def main(argv: Sequence[str]) -> int:
     for name, drawings in DRAWINGS.items():
         folder = root / name
         if (folder / "storyboard.json").is_file():
-            make_example(folder, drawings)
+            try:
+                make_example(folder, drawings)
+            except StoryboardError as err:
+                print(err, file=sys.stderr)
+                return 2
+            except ValueError as err:  # malformed JSON
+                print(f"{folder / 'storyboard.json'}: {err}", file=sys.stderr)
+                return 2
         else:
             print(f"{name}: no storyboard.json under {root}, skipped", file=sys.stderr)
     return 0

@@ -153,3 +153,16 @@ def test_make_examples_refuses_an_entity_it_cannot_draw(tmp_path):
     assert run.returncode != 0
     assert "no drawing for entity 'dragon'" in run.stderr
     assert path.read_bytes() == before, "a failed run must not rewrite the storyboard"
+
+
+def test_make_examples_refuses_a_broken_storyboard_before_drawing(tmp_path):
+    work = tmp_path / "examples"
+    shutil.copytree(EXAMPLES_DIR / DEFAULT_EXAMPLE, work / DEFAULT_EXAMPLE, ignore=shutil.ignore_patterns("assets"))
+    path = work / DEFAULT_EXAMPLE / "storyboard.json"
+    data = json.loads(path.read_text())
+    data["scenes"][0]["tracks"][0]["keyframes"][0]["box"] = [0.7, 0.2, 0.4, 0.9]
+    path.write_text(json.dumps(data))
+    run = subprocess.run([sys.executable, str(SCRIPT), str(work)], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 2
+    assert "scene s1, track kitten, frame 0" in run.stderr and "x0 0.7 must be less than x1 0.4" in run.stderr
+    assert not (work / DEFAULT_EXAMPLE / "assets").exists(), "nothing is drawn for a broken storyboard"
