@@ -229,7 +229,7 @@ def build_app(start: Session | None = None, services: Services | None = None) ->
 
         scene_form = [f_title, f_event, f_frames, f_background, f_camera, f_strength, f_dx, f_dy, f_transition, f_tframes]
         entity_form = [entity_dd, e_name, e_desc, e_ref]
-        ALL = [session, header, undo_btn, redo_btn, scene_list, warnings_md, *scene_form, editor, frame, note,
+        ALL = [header, undo_btn, redo_btn, scene_list, warnings_md, *scene_form, editor, frame, note,
                gallery, *entity_form, replan_scene]  # fmt: skip
 
         def color(entity_id: str) -> str:
@@ -256,7 +256,7 @@ def build_app(start: Session | None = None, services: Services | None = None) ->
 
         def refresh(s: Session, scene_id: str | None, f: int | float | None, entity_id: str | None) -> list:
             if not state.has_project(s):
-                return [s, views.header(None, None), *undo_redo(s)] + [gr.update()] * (len(ALL) - 4)
+                return [views.header(None, None), *undo_redo(s)] + [gr.update()] * (len(ALL) - 3)
             sb = state.storyboard(s)
             project = state.project(s)
             sid = views.pick_scene(sb, scene_id)
@@ -265,7 +265,6 @@ def build_app(start: Session | None = None, services: Services | None = None) ->
             eid = views.pick_entity(sb, entity_id)
             entity = sb.entity(eid) if eid else None
             return [
-                s,
                 views.header(sb, s["project"]),
                 *undo_redo(s),
                 gr.update(choices=views.scene_choices(sb), value=sid),
@@ -325,13 +324,12 @@ def build_app(start: Session | None = None, services: Services | None = None) ->
         # -- load, open, new ------------------------------------------------------------------------------
 
         @user_errors
-        def on_load(s: Session) -> list:
+        def on_load_session(s: Session) -> Session:
             """A new tab reads the project from disk: another tab may have changed it since the app started."""
-            if state.has_project(s):
-                s = state.open_session(s["project"])
-            return refresh(s, None, 0, None)
+            return state.open_session(s["project"]) if state.has_project(s) else s
 
-        demo.load(on_load, [session], ALL, api_visibility=PRIVATE, queue=False, show_progress="hidden")
+        demo.load(on_load_session, [session], [session], api_visibility=PRIVATE, queue=False, show_progress="hidden").success(
+            lambda s: refresh(s, None, 0, None), [session], ALL, api_visibility=PRIVATE, queue=False, show_progress="hidden")
 
         @user_errors
         def open_project(folder: str) -> list:

@@ -3,7 +3,9 @@
 A session is a dict `{"project": str | None, "storyboard": dict | None, "history": dict}`: the open project
 folder, the storyboard's `model_dump(mode="json")` and `core.history.History.to_dict()`. It lives in a
 `gr.State`, so two browser tabs never share it. Every edit goes through `commit`, which records undo
-history and saves the project atomically (autosave after every edit).
+history and saves the project atomically (autosave after every edit). Edits start from the saved file,
+not from the session's copy: the browser may send an event with a session from before the previous
+event's answer arrived, and building on that copy would silently undo the previous edit.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from core.errors import ProjectError
 from core.history import History
 from core.project import Project
 from core.settings import get_settings
-from core.storyboard import Storyboard, parse_storyboard
+from core.storyboard import Storyboard
 
 Session = dict[str, Any]
 
@@ -46,9 +48,9 @@ def project(session: Session) -> Project:
 
 
 def storyboard(session: Session) -> Storyboard:
-    if not has_project(session):
-        raise ProjectError("no project is open; open a project folder or create one first")
-    return parse_storyboard(session["storyboard"])
+    """The project's storyboard as saved: what the last edit left, even one from an event or tab whose
+    session copy this one has not seen yet (so a late event never writes back an older document)."""
+    return project(session).load()
 
 
 def commit(session: Session, new: Storyboard) -> Session:
