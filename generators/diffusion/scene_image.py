@@ -119,7 +119,9 @@ def scene_layout(project: Project, storyboard: Storyboard, scene: Scene, tokeniz
 
 
 def model_size(width: int, height: int, native: int, multiple: int) -> tuple[int, int]:
-    """The storyboard's aspect ratio with the longer side at the model's native size, in whole multiples."""
+    """The storyboard's aspect ratio with the longer side at the model's native size, in whole multiples
+    (of at least 8, which diffusers pipelines require)."""
+    multiple = max(8, multiple)
     scale = native / max(width, height)
     w = max(multiple, round(width * scale / multiple) * multiple)
     h = max(multiple, round(height * scale / multiple) * multiple)
