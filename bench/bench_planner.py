@@ -35,7 +35,7 @@ from planners.llm import Completion  # noqa: E402
 from planners.llama_backend import LlamaBackend  # noqa: E402
 from planners.pipeline import plan  # noqa: E402
 from planners.repair import repair_entities, repair_layout, repair_script  # noqa: E402
-from planners.schemas import EntitiesReply, LayoutReply, ScriptReply, entities_problems, script_problems  # noqa: E402
+from planners.schemas import EntitiesReply, LayoutReply, ScriptReply, entities_problems, layout_problems, script_problems  # noqa: E402
 from planners.tiny_gguf import write_tiny_gguf  # noqa: E402
 
 PROMPT = "a paper boat sails down a rainy gutter, falls into a puddle, a frog hops on board, and they drift away"
@@ -97,7 +97,8 @@ def bench_validation(rec: Recording) -> None:
             if "keyframes" in props:
                 ids = props["keyframes"]["items"]["properties"]["boxes"]["items"]["properties"]["entity"].get("enum", [])
                 frames = props["keyframes"]["items"]["properties"]["frame"]["maximum"] + 1
-                validate, repair = strict(LayoutReply), lambda d: repair_layout(d, ids, frames, "event")
+                validate = strict(LayoutReply, lambda r: layout_problems(r, ids, frames))
+                repair = lambda d: repair_layout(d, ids, frames, "event")  # noqa: E731
             elif "entities" in props:
                 ids = props["entities"]["items"]["properties"]["id"]["enum"]
                 validate = strict(EntitiesReply, lambda r: entities_problems(r, ids))
@@ -112,7 +113,7 @@ def bench_validation(rec: Recording) -> None:
                 repair(data)
     per_reply = (time.perf_counter() - t0) / (repeats * n)
     print(f"2. validation + repair: {per_reply * 1e3:.3f} ms per reply ({n} replies, {invalid // repeats} of them repaired); "
-          f"LLM generation {gen / n * 1e3:.0f} ms per reply -> validation costs {per_reply / (gen / n):.4f}x the generation")
+          f"LLM generation {gen / n * 1e3:.0f} ms per reply -> validation costs {per_reply / (gen / n):.1e}x the generation")
 
 
 def keyframe_text(scene: Scene) -> str:
