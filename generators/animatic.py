@@ -17,6 +17,7 @@ import hashlib
 import logging
 import math
 import textwrap
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
@@ -37,6 +38,7 @@ log = logging.getLogger("flowdrafter.animatic")
 
 MAX_PLATE_FRAMES = 3.0  # a background plate covers at most this many frames per axis; beyond, it wraps
 MAX_PLATE_SIDE = 4096
+_LOCK = threading.RLock()  # the caches below are shared by the editor's preview and render threads
 
 
 # -- fonts and colours ----------------------------------------------------------------------------------
@@ -108,6 +110,10 @@ class _References:
 
     def load(self, project: Project, entity: Entity) -> tuple[tuple, Image.Image] | None:
         """(identity, image) for an entity's reference, or None (and a warning) when it cannot be used."""
+        with _LOCK:
+            return self._load(project, entity)
+
+    def _load(self, project: Project, entity: Entity) -> tuple[tuple, Image.Image] | None:
         if entity.reference is None:
             return None
         ident = self._identity(project, entity.reference.image)
@@ -134,6 +140,10 @@ class _References:
         return None if img is None else (ident, img)
 
     def scaled(self, ident: tuple, img: Image.Image, size: tuple[int, int]) -> Image.Image:
+        with _LOCK:
+            return self._scaled_locked(ident, img, size)
+
+    def _scaled_locked(self, ident: tuple, img: Image.Image, size: tuple[int, int]) -> Image.Image:
         key = (ident, size)
         out = self._scaled.get(key)
         if out is None:
@@ -151,7 +161,8 @@ class _References:
             log.warning(message)
 
     def drain_warnings(self) -> list[str]:
-        out, self.warnings = self.warnings, []
+        with _LOCK:
+            out, self.warnings = self.warnings, []
         return out
 
 
@@ -320,15 +331,16 @@ def _plate(project: Project, sb: Storyboard, scene: Scene, refs: _References) ->
             stamp = "unusable"
     key = (str(project.root), bg.model_dump_json() if bg else None, stamp, scene.camera.model_dump_json(),
            scene.background_motion.model_dump_json(), scene.num_frames, sb.width, sb.height)  # fmt: skip
-    plate = _PLATES.get(key)
-    if plate is None or (stamp == "unusable"):
-        plate = _make_plate(project, sb, scene, refs)
-        _PLATES[key] = plate
-        if len(_PLATES) > 8:
-            _PLATES.popitem(last=False)
-    else:
-        _PLATES.move_to_end(key)
-    return plate
+    with _LOCK:
+        plate = _PLATES.get(key)
+        if plate is None or (stamp == "unusable"):
+            plate = _make_plate(project, sb, scene, refs)
+            _PLATES[key] = plate
+            if len(_PLATES) > 8:
+                _PLATES.popitem(last=False)
+        else:
+            _PLATES.move_to_end(key)
+        return plate
 
 
 def _inside(win: tuple[float, float, float, float], pw: int, ph: int) -> tuple[float, float, float, float]:
@@ -501,14 +513,15 @@ def compose_frame(project: Project, storyboard: Storyboard, scene_id: str, frame
     if scene is None:
         raise RenderError(f"no scene with id '{scene_id}'")
     key = _compositor_key(project, storyboard, scene, captions)
-    comp = _COMPOSITORS.get(key)
-    if comp is None:
-        comp = SceneCompositor(project, storyboard, scene_id, captions=captions)
-        _COMPOSITORS[key] = comp
-        if len(_COMPOSITORS) > 16:
-            _COMPOSITORS.popitem(last=False)
-    else:
-        _COMPOSITORS.move_to_end(key)
+    with _LOCK:
+        comp = _COMPOSITORS.get(key)
+        if comp is None:
+            comp = SceneCompositor(project, storyboard, scene_id, captions=captions)
+            _COMPOSITORS[key] = comp
+            if len(_COMPOSITORS) > 16:
+                _COMPOSITORS.popitem(last=False)
+        else:
+            _COMPOSITORS.move_to_end(key)
     return comp.frame(frame)
 
 

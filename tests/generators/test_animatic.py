@@ -113,3 +113,15 @@ def test_edits_are_seen_by_the_preview_cache(tmp_path):
     edit_scene(p, "s1", tracks=[{"entity": "hero", "keyframes": [{"frame": 0, "box": [0.6, 0.3, 0.9, 0.9]}]}])
     after = _frame(p, "s1", 0)
     assert np.abs(before - after).sum() > 0
+
+
+def test_preview_is_safe_from_several_threads(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    p = make_project(tmp_path / "p", [scene("s1", 16, camera={"motion": "zoom_in", "strength": 0.5}), scene("s2", 16)])
+    set_reference(p, "field", stripe_image())
+    sb = p.load()
+    expected = {(sid, f): np.asarray(compose_frame(p, sb, sid, f)) for sid in ("s1", "s2") for f in range(0, 16, 3)}
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda k: (k, np.asarray(compose_frame(p, sb, *k))), list(expected) * 3))
+    assert all(np.array_equal(img, expected[k]) for k, img in got)
