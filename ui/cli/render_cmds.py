@@ -38,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("render", help="render the scenes of a project into clips (unchanged scenes are reused)")
     p.add_argument("dir", type=Path, help="project folder")
     p.add_argument("--generator", default="animatic", help="generator name (default: animatic)")
-    p.add_argument("--scene", action="append", dest="scenes", metavar="ID", help="only this scene (repeatable)")
+    p.add_argument("--scene", action="extend", nargs="+", dest="scenes", metavar="ID", help="only these scenes")
     p.add_argument("--force", action="store_true", help="render even when a cached clip is valid")
     p.set_defaults(func=cmd_render)
 
