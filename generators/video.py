@@ -104,7 +104,7 @@ class FfmpegSink:
         ]  # fmt: skip
         self._stderr = tempfile.TemporaryFile()
         self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._stderr,
-                                      preexec_fn=_die_with_parent if sys.platform == "linux" else None)  # fmt: skip
+                                      preexec_fn=_die_with_parent if _PRCTL is not None else None)  # fmt: skip
 
     def write(self, frame: np.ndarray) -> None:
         """Append one RGB frame (height x width x 3, uint8)."""
@@ -165,14 +165,23 @@ class FfmpegSink:
             self.abort()
 
 
-def _die_with_parent() -> None:
-    """In the ffmpeg child: get SIGKILL when FlowDrafter dies, so a killed render leaves no writer behind."""
+def _load_prctl():
+    if not sys.platform.startswith("linux"):
+        return None
     try:
         import ctypes
 
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        return ctypes.CDLL(None, use_errno=True).prctl
     except (OSError, AttributeError):
-        pass
+        return None
+
+
+_PRCTL = _load_prctl()  # looked up here, not in the child: a forked child must not import anything
+
+
+def _die_with_parent() -> None:
+    """In the ffmpeg child: get SIGKILL when FlowDrafter dies, so a killed render leaves no writer behind."""
+    _PRCTL(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 @dataclass(frozen=True)
