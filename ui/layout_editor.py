@@ -111,6 +111,7 @@ CSS = """
 .fd-tools button { font-size: 13px; font-weight: 400; padding: 3px 10px; border-radius: 6px; border: 1px solid var(--border-color-primary);
   background: var(--button-secondary-background-fill); color: var(--body-text-color); cursor: pointer; }
 .fd-tools button:disabled { opacity: .45; cursor: default; }
+.fd-stage:focus { outline: none; }
 .fd-stage { position: relative; width: 100%; background: #d9d9d9 repeating-linear-gradient(45deg, #d0d0d0 0 10px, #dadada 10px 20px);
   border-radius: 6px; overflow: hidden; touch-action: none; cursor: crosshair; }
 .fd-stage img { position: absolute; inset: 0; width: 100%; height: 100%; pointer-events: none; }
@@ -169,7 +170,8 @@ function render() {
   r.appendChild(tools);
 
   // stage
-  const stage = document.createElement('div'); stage.className = 'fd-stage';
+  const stage = document.createElement('div'); stage.className = 'fd-stage'; stage.tabIndex = 0;
+  stage.title = 'Delete or Backspace deletes the selected box\'s keyframe on this frame';
   stage.style.aspectRatio = `${W} / ${H}`;
   if (v.image) { const img = document.createElement('img'); img.src = v.image; img.alt = `frame ${v.frame}`; img.draggable = false; stage.appendChild(img); }
   for (const b of (v.boxes || [])) {
@@ -213,7 +215,7 @@ function place(el, box, W, H) {
 }
 
 function startDrag(ev, el, b, stage, W, H) {
-  ev.preventDefault(); ev.stopPropagation();
+  ev.preventDefault(); ev.stopPropagation(); stage.focus({preventScroll: true});
   if (sel !== b.entity) { sel = b.entity; for (const o of stage.querySelectorAll('.fd-box')) o.classList.toggle('fd-sel', o === el);
     const del = root().querySelector('.fd-delete'); if (del) del.disabled = !b.keyframe; }
   const corner = ev.target.dataset.corner || null;

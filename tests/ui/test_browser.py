@@ -175,11 +175,43 @@ def test_dragging_a_box_saves_a_keyframe_on_that_frame(page, app):
     shot(page, "02-dragged-box")
 
 
-def test_undo_removes_the_keyframe_again(page, app):
-    page.locator("#undo-button").click()
+def test_deleting_the_keyframe_and_undo_brings_it_back(page, app):
     f, before = app["drag"]
-    wait_for(lambda: keyframes(saved(app), "s2", "kitten") == before, what="undo to reach storyboard.json")
+    page.locator('#layout-editor .fd-box[data-entity="kitten"] .fd-tag').click()  # select the box
+    page.locator("#layout-editor .fd-delete").click()
+    wait_for(lambda: keyframes(saved(app), "s2", "kitten") == before, what="the deleted keyframe to leave storyboard.json")
     page.wait_for_function("document.querySelector('#layout-editor .fd-box[data-entity=\"kitten\"]').classList.contains('fd-interp')")
+    page.locator("#undo-button").click()
+    wait_for(lambda: keyframes(saved(app), "s2", "kitten") == sorted(before + [f]), what="undo to bring the keyframe back")
+    page.wait_for_function("!document.querySelector('#layout-editor .fd-box[data-entity=\"kitten\"]').classList.contains('fd-interp')")
+
+
+def test_edit_the_script_add_duplicate_reorder_delete(page, app):
+    ids = lambda: [s["id"] for s in saved(app)["scenes"]]  # noqa: E731
+    start = ids()
+    page.locator("#scene-duplicate").click()  # duplicates s2, the shown scene, and shows the copy
+    wait_for(lambda: len(ids()) == len(start) + 1, what="the duplicated scene")
+    copy = next(i for i in ids() if i not in start)
+    assert ids().index(copy) == ids().index("s2") + 1
+    page.wait_for_function("document.querySelectorAll('#scene-list label').length === 4")
+    title = page.locator("#scene-title textarea, #scene-title input").first
+    title.fill("The chase, again")
+    title.press("Enter")
+    wait_for(lambda: scene(saved(app), copy)["title"] == "The chase, again", what="the new title")
+    page.locator("#scene-up").click()
+    wait_for(lambda: ids().index(copy) == ids().index("s2") - 1, what="the scene to move up")
+    page.locator("#scene-delete").click()
+    wait_for(lambda: ids() == start, what="the copy to be deleted")
+    page.wait_for_function("document.querySelectorAll('#scene-list label').length === 3")
+    page.locator("#scene-list label", has_text="The chase").click()
+    page.wait_for_function("document.querySelector('#layout-editor .fd-hint').textContent.includes('of 23')")
+
+
+def test_undo_reverts_the_last_edit(page, app):
+    page.locator("#undo-button").click()  # brings the deleted copy back
+    wait_for(lambda: len(saved(app)["scenes"]) == 4, what="undo of the scene deletion")
+    page.locator("#redo-button").click()
+    wait_for(lambda: len(saved(app)["scenes"]) == 3, what="redo of the scene deletion")
 
 
 def test_drawing_a_box_adds_a_new_entity_to_the_scene(page, app):
@@ -207,6 +239,11 @@ def test_uploads_a_photo_and_refuses_bad_files_without_changing_anything(page, a
     tab(page, "3 · Entities")
     page.locator("#entity-gallery").get_by_text("kitten · foreground").click()
     page.wait_for_function("document.querySelector('#entity-name textarea, #entity-name input').value === 'kitten'")
+    desc = page.locator("#entity-description textarea")
+    desc.fill("a fluffy orange kitten")
+    desc.blur()
+    wait_for(lambda: next(e for e in saved(app)["entities"] if e["id"] == "kitten")["description"] == "a fluffy orange kitten",
+             what="the entity description")  # fmt: skip
     photo = tmp_path / "my-cat.jpg"
     Image.radial_gradient("L").resize((320, 240)).convert("RGB").save(photo, quality=90)
     before_ref = next(e for e in saved(app)["entities"] if e["id"] == "kitten")["reference"]
