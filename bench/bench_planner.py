@@ -112,7 +112,7 @@ def bench_validation(rec: Recording) -> None:
                 invalid += 1
                 repair(data)
     per_reply = (time.perf_counter() - t0) / (repeats * n)
-    print(f"2. validation + repair: {per_reply * 1e3:.3f} ms per reply ({n} replies, {invalid // repeats} of them repaired); "
+    print(f"2. validation + repair: {per_reply * 1e3:.3f} ms per reply ({n} replies, {invalid // repeats} of them invalid and repaired); "
           f"LLM generation {gen / n * 1e3:.0f} ms per reply -> validation costs {per_reply / (gen / n):.1e}x the generation")
 
 
