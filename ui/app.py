@@ -189,10 +189,11 @@ def build_app(start: Session | None = None, services: Services | None = None) ->
                             cutout_btn = gr.Button("Cut out background", size="sm", visible=services.remove_background is not None, elem_id="entity-cutout")
                             clear_ref_btn = gr.Button("Remove image", size="sm", elem_id="entity-clear")
                             del_entity_btn = gr.Button("Delete entity", size="sm", variant="stop", elem_id="entity-delete")
-                        with gr.Group(visible=services.make_reference_candidates is not None):
-                            n_candidates = gr.Slider(1, 4, value=2, step=1, label="Candidates")
-                            gen_btn = gr.Button("Generate reference candidates", elem_id="entity-generate")
-                            cand_gallery = gr.Gallery(label="Pick a candidate", columns=4, height=160, allow_preview=False, elem_id="entity-candidates")
+                        with gr.Accordion("Generate reference images", open=False, visible=services.make_reference_candidates is not None):
+                            with gr.Row():
+                                n_candidates = gr.Slider(1, 4, value=2, step=1, label="How many", scale=1)
+                                gen_btn = gr.Button("Generate", elem_id="entity-generate", scale=1)
+                            cand_gallery = gr.Gallery(label="Click one to use it", columns=4, height=160, allow_preview=False, elem_id="entity-candidates")
                         with gr.Accordion("Add an entity", open=False):
                             new_e_name = gr.Textbox(label="Name")
                             new_e_kind = gr.Radio(["foreground", "background"], value="foreground", label="Kind")

@@ -106,7 +106,7 @@ CSS = """
 .fd-editor { font-size: 13px; user-select: none; }
 .fd-tools { display: flex; gap: 8px; align-items: center; flex-wrap: wrap; margin-bottom: 6px; }
 .fd-tools .fd-hint { color: var(--body-text-color-subdued); flex: 1 1 260px; }
-.fd-tools select, .fd-tools input { padding: 3px 6px; border: 1px solid var(--border-color-primary);
+.fd-tools select, .fd-tools input { font-size: 13px; padding: 3px 6px; border: 1px solid var(--border-color-primary);
   border-radius: 6px; background: var(--input-background-fill); color: var(--body-text-color); }
 .fd-tools button { font-size: 13px; font-weight: 400; padding: 3px 10px; border-radius: 6px; border: 1px solid var(--border-color-primary);
   background: var(--button-secondary-background-fill); color: var(--body-text-color); cursor: pointer; }

@@ -112,6 +112,6 @@ def placeholder(name: str, kind: str) -> Image.Image:
         small = ImageFont.load_default(size=20)
     except TypeError:  # Pillow < 10.1
         font = small = ImageFont.load_default()
-    d.text((128, 112), (name.strip()[:1] or "?").upper(), fill=(120, 126, 140), font=font, anchor="mm")
-    d.text((128, 196), "no image yet", fill=(120, 126, 140), font=small, anchor="mm")
+    d.text((128, 96), (name.strip()[:1] or "?").upper(), fill=(120, 126, 140), font=font, anchor="mm")
+    d.text((128, 164), "no image yet", fill=(120, 126, 140), font=small, anchor="mm")
     return img

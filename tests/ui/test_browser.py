@@ -276,6 +276,11 @@ def test_preview_plays_the_scene_animatic_in_the_page(page, app):
     page.locator("#preview-button").click()
     page.wait_for_function("(() => { const v = document.querySelector('#preview-video video'); return v && v.src && v.readyState >= 1; })()",
                            timeout=60_000)
+    first = page.locator("#preview-video video").get_attribute("src")
+    page.get_by_label("Whole storyboard").check()
+    page.locator("#preview-button").click()
+    page.wait_for_function(f"(() => {{ const v = document.querySelector('#preview-video video'); return v && v.src && v.src !== {json.dumps(first)} && v.readyState >= 1; }})()",
+                           timeout=60_000)  # fmt: skip
     shot(page, "05-preview")
 
 
