@@ -116,3 +116,27 @@ def test_repair_layout_makes_frames_boxes_and_motion_usable():
     (box,) = lay.keyframes[1].boxes
     assert box.entity == "fox" and all(0 <= c <= 1 for c in box.box) and box.box[0] < box.box[2]
     assert lay.background_motion.dx == 0.25 and lay.background_motion.dy == 0.0
+
+
+def test_few_shot_examples_pass_the_checks_they_teach():
+    """An example that breaks our own rules would teach the model to break them."""
+    from core.storyboard import CameraMotion
+    from planners.checks import SceneContext, check_layout
+    from planners.schemas import EntitiesReply, LayoutReply, ScriptReply
+    from planners.templates import load
+
+    def examples(name):
+        msgs = load(name).messages
+        return [(msgs[i][1], msgs[i + 1][1]) for i in range(len(msgs) - 1) if msgs[i][0] == "user" and msgs[i + 1][0] == "assistant"]
+
+    for user, reply in examples("layout"):
+        fields = dict(line.split(": ", 1) for line in user.splitlines())
+        entities = dict(p[:-1].split(" (") for p in fields["Foreground entities"].split(", "))
+        ctx = SceneContext("x", fields["Event"], int(fields["Frames"].split()[0]), CameraMotion(fields["Camera"]), entities)
+        assert check_layout(LayoutReply.model_validate(json.loads(reply)), ctx) == []
+    for user, reply in examples("script"):
+        asked = int(user.rsplit("Scenes: ", 1)[1])
+        assert len(ScriptReply.model_validate(json.loads(reply)).scenes) == asked
+    for user, reply in examples("entities"):
+        ids = [line[2:].split(" ")[0] for line in user.splitlines() if line.startswith("- ")]
+        assert [e.id for e in EntitiesReply.model_validate(json.loads(reply)).entities] == ids
