@@ -49,8 +49,8 @@ class Recording:
         self.model_id = llm.model_id
         self.replies: list[tuple[dict, Completion]] = []
 
-    def complete(self, messages, *, schema, max_tokens, temperature, seed) -> Completion:
-        reply = self.llm.complete(messages, schema=schema, max_tokens=max_tokens, temperature=temperature, seed=seed)
+    def complete(self, messages, *, schema, max_tokens, temperature, seed, on_tokens=None) -> Completion:
+        reply = self.llm.complete(messages, schema=schema, max_tokens=max_tokens, temperature=temperature, seed=seed, on_tokens=on_tokens)
         self.replies.append((schema, reply))
         return reply
 

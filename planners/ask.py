@@ -91,7 +91,12 @@ class Asker:
                 self.say(f"{label}: cached reply")
                 return Completion(hit["text"], int(hit.get("tokens", 0)), 0.0, bool(hit.get("truncated", False)))
         reply = self.llm.complete(
-            messages, schema=schema, max_tokens=max_tokens, temperature=self.settings.llm_temperature, seed=self.seed
+            messages,
+            schema=schema,
+            max_tokens=max_tokens,
+            temperature=self.settings.llm_temperature,
+            seed=self.seed,
+            on_tokens=lambda n, secs: self.say(f"{label}: {n} tokens so far ({n / secs:.0f} tokens/s)"),
         )
         self.stats.append(CallStat(stage, label, reply.tokens, reply.seconds, False))
         rate = reply.tokens / reply.seconds if reply.seconds > 0 else 0.0

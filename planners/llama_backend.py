@@ -19,10 +19,11 @@ from typing import Any
 from core.errors import ModelUnavailableError, PlanningError
 from core.settings import Settings
 
-from .llm import Completion, Progress
+from .llm import Completion, Progress, TokenProgress
 
 _HUB_SPEC = re.compile(r"^(?P<repo>[\w.-]+/[\w.-]+):(?P<pattern>[^:]+)$")
 _LOCK = threading.Lock()
+REPORT_EVERY = 2.0  # seconds between progress reports during one generation
 
 
 def parse_spec(spec: str) -> tuple[str, str] | Path:
@@ -126,18 +127,34 @@ class LlamaBackend:
         max_tokens: int,
         temperature: float,
         seed: int,
+        on_tokens: TokenProgress | None = None,
     ) -> Completion:
+        """Streams the reply so a long generation reports progress; each streamed chunk is one token."""
         grammar = _grammar(json.dumps(schema, sort_keys=True))
-        start = time.perf_counter()
+        start = last_report = time.perf_counter()
+        pieces: list[str] = []
+        tokens = 0
+        finish = None
         with _LOCK:
             try:
-                out = self.llama.create_chat_completion(
+                for chunk in self.llama.create_chat_completion(
                     messages=messages,
                     grammar=grammar,
                     max_tokens=max_tokens,
                     temperature=temperature,
                     seed=seed,
-                )
+                    stream=True,
+                ):
+                    choice = chunk["choices"][0]
+                    content = choice.get("delta", {}).get("content")
+                    if content:
+                        pieces.append(content)
+                        tokens += 1
+                    finish = choice.get("finish_reason") or finish
+                    now = time.perf_counter()
+                    if on_tokens and now - last_report >= REPORT_EVERY:
+                        on_tokens(tokens, now - start)
+                        last_report = now
             except ValueError as err:
                 if "context window" in str(err):
                     raise PlanningError(
@@ -146,7 +163,4 @@ class LlamaBackend:
                 raise PlanningError(f"the LLM failed: {err}") from None
             except RuntimeError as err:  # llama.cpp decode failures surface as RuntimeError
                 raise PlanningError(f"the LLM failed: {err}") from None
-        choice = out["choices"][0]
-        text = choice["message"].get("content") or ""
-        tokens = int(out.get("usage", {}).get("completion_tokens") or 0)
-        return Completion(text, tokens, time.perf_counter() - start, choice.get("finish_reason") == "length")
+        return Completion("".join(pieces), tokens, time.perf_counter() - start, finish == "length")

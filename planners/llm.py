@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from core.settings import Settings
 
 Progress = Callable[[str], None]
+TokenProgress = Callable[[int, float], None]  # (tokens so far, seconds so far), called every few seconds
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class LLM(Protocol):
         max_tokens: int,
         temperature: float,
         seed: int,
+        on_tokens: TokenProgress | None = None,
     ) -> Completion: ...
 
 

@@ -16,7 +16,7 @@ import httpx
 from core.errors import ModelUnavailableError, PlanningError
 from core.settings import Settings
 
-from .llm import Completion
+from .llm import Completion, TokenProgress
 
 
 def chat_url(base: str) -> str:
@@ -50,6 +50,7 @@ class OpenAIBackend:
         max_tokens: int,
         temperature: float,
         seed: int,
+        on_tokens: TokenProgress | None = None,  # not streamed: the server's reply arrives whole
     ) -> Completion:
         body: dict[str, Any] = {
             "model": self.model,

@@ -29,16 +29,21 @@ def tiny_settings(path, tmp_path, max_tokens: int = 96) -> Settings:
     return Settings(llm=str(path), data_dir=tmp_path / "data", llm_ctx=4096, llm_max_tokens=max_tokens, llm_refine_rounds=1, llm_temperature=1.0)
 
 
-def test_tiny_model_loads_through_the_real_path_with_its_chat_template(tiny_gguf, tmp_path):
+def test_tiny_model_loads_through_the_real_path_with_its_chat_template(tiny_gguf, tmp_path, monkeypatch):
+    import planners.llama_backend as llama_backend
+
+    monkeypatch.setattr(llama_backend, "REPORT_EVERY", 0.0)  # report on every token
     backend = LlamaBackend.load(tiny_settings(tiny_gguf, tmp_path))
+    seen: list[int] = []
     assert backend.llama.metadata["tokenizer.chat_template"] == CHAT_TEMPLATE
     assert backend.model_id.startswith(f"gguf:{tiny_gguf.resolve()}:")
     reply = backend.complete(
         [{"role": "user", "content": "Story: a fox\nScenes: 1"}],
         schema={"type": "object", "properties": {"title": {"type": "string", "maxLength": 20}}, "required": ["title"], "additionalProperties": False},
-        max_tokens=40, temperature=1.0, seed=3,
+        max_tokens=40, temperature=1.0, seed=3, on_tokens=lambda n, secs: seen.append(n),
     )
     assert reply.text.lstrip().startswith("{") and 0 < reply.tokens <= 40
+    assert seen and seen == sorted(seen) and seen[-1] <= reply.tokens  # progress while it streams
 
 
 @pytest.mark.parametrize("case", range(2))

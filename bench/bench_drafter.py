@@ -1,0 +1,149 @@
+"""Cost of the `drafter` generator's machinery over a plain `StableVideoDiffusionPipeline` call.
+
+Same tiny components, same process, same inputs. Three measurements, each the median of several runs,
+interleaved so that load from other processes hits all of them alike:
+
+- plain:   `pipe(image, num_frames=..., num_inference_steps=...)`
+- drafter video phase: the same call through `SVDBackend.run` with our step callback (camera warp in
+  the first steps, progress, cancellation checks) - the cost of our warping; target <= 1.3x plain
+- drafter scene: the whole `render_scene` (scene reference image with the region processors, then the
+  video phase, resampling) per video step - informative: it runs a second model, so it costs more
+
+Peak memory: each variant runs once more in a fresh subprocess and reports its peak RSS (CPU) or
+`torch.cuda.max_memory_allocated` (CUDA).
+
+    .venv/bin/python bench/bench_drafter.py [--steps 6] [--frames 8] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from core.settings import Settings  # noqa: E402
+from generators.base import RenderContext, get_generator  # noqa: E402
+from generators.diffusion import tiny  # noqa: E402
+from generators.diffusion.camera_warp import StepCallback, camera_moves, warp_step_count  # noqa: E402
+from generators.diffusion.drafter import SVDBackend  # noqa: E402
+from generators.diffusion.selftest import make_project  # noqa: E402
+
+
+class _Sink:
+    def __init__(self) -> None:
+        self.n = 0
+
+    def write(self, frame) -> None:
+        self.n += 1
+
+
+def _setup(args: argparse.Namespace):
+    overrides = tiny.build_all(Path(args.models_dir))
+    settings = Settings(**overrides, steps=args.steps, device="auto", i2v_frames=args.frames)
+    backend = SVDBackend(settings)
+    pipe = backend.load()
+    pipe.set_progress_bar_config(disable=True)
+    image = Image.new("RGB", (tiny.SIZE, tiny.SIZE), (90, 140, 200))
+    return settings, backend, pipe, image
+
+
+def _plain(pipe, image, args) -> None:
+    with torch.inference_mode():
+        pipe(image, height=tiny.SIZE, width=tiny.SIZE, num_frames=args.frames, num_inference_steps=args.steps,
+             decode_chunk_size=min(args.frames, 8), generator=torch.Generator().manual_seed(0))  # fmt: skip
+
+
+def _video(backend, pipe, image, settings, args) -> None:
+    cb = StepCallback(
+        camera_moves("pan_right", 0.8, args.frames),
+        warp_step_count(settings.camera_warp_steps, args.steps),
+        args.steps,
+        progress=lambda d, t: None,
+        is_cancelled=lambda: False,
+    )
+    backend.run(pipe, image, width=tiny.SIZE, height=tiny.SIZE, num_frames=args.frames, fps=8, seed=0, callback=cb)
+
+
+def _scene(settings, project, args) -> None:
+    sink = _Sink()
+    get_generator("drafter", settings).render_scene(RenderContext(project, project.load(), "s1"), sink)
+
+
+def _peak(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated() / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def child(args: argparse.Namespace) -> None:
+    """One variant in a fresh process: load, run once, print peak memory in MiB."""
+    settings, backend, pipe, image = _setup(args)
+    device = pipe.device
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    with tempfile.TemporaryDirectory() as tmp:
+        project = make_project(Path(tmp) / "p")
+        {"plain": lambda: _plain(pipe, image, args), "video": lambda: _video(backend, pipe, image, settings, args),
+         "scene": lambda: _scene(settings, project, args)}[args.variant]()  # fmt: skip
+    print(json.dumps({"peak_mib": _peak(device), "device": str(device)}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=6)
+    parser.add_argument("--frames", type=int, default=8)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--models-dir", default=str(Path(tempfile.gettempdir()) / "flowdrafter-bench-models"))
+    parser.add_argument("--variant", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.variant:
+        child(args)
+        return
+
+    settings, backend, pipe, image = _setup(args)
+    times: dict[str, list[float]] = {"plain": [], "video": [], "scene": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        project = make_project(Path(tmp) / "p")
+        runs = {"plain": lambda: _plain(pipe, image, args), "video": lambda: _video(backend, pipe, image, settings, args),
+                "scene": lambda: _scene(settings, project, args)}  # fmt: skip
+        for fn in runs.values():  # warm up: load every model once
+            fn()
+        for _ in range(args.repeats):
+            for name, fn in runs.items():
+                start = time.perf_counter()
+                fn()
+                times[name].append((time.perf_counter() - start) / args.steps)
+    per_step = {k: statistics.median(v) for k, v in times.items()}
+
+    peaks = {}
+    for name in times:
+        cmd = [sys.executable, __file__, "--variant", name, "--steps", str(args.steps), "--frames", str(args.frames),
+               "--models-dir", args.models_dir]  # fmt: skip
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+        peaks[name] = json.loads(out)["peak_mib"]
+
+    print(f"device {pipe.device}, {args.frames} frames at {tiny.SIZE}x{tiny.SIZE}, {args.steps} steps, "
+          f"median of {args.repeats} (tiny random-weight models)")  # fmt: skip
+    print(f"{'variant':<22}{'s/step':>10}{'ratio':>8}{'peak MiB':>11}{'ratio':>8}")
+    labels = {"plain": "plain SVD", "video": "drafter video phase", "scene": "drafter whole scene"}
+    for name in times:
+        print(f"{labels[name]:<22}{per_step[name]:>10.3f}{per_step[name] / per_step['plain']:>7.2f}x"
+              f"{peaks[name]:>11.0f}{peaks[name] / peaks['plain']:>7.2f}x")  # fmt: skip
+    ratio = per_step["video"] / per_step["plain"]
+    print(f"video-phase overhead {ratio:.2f}x (target <= 1.30x): {'ok' if ratio <= 1.3 else 'over target'}")
+
+
+if __name__ == "__main__":
+    main()
