@@ -735,13 +735,13 @@ def launch(demo: gr.Blocks, *, host: str, port: int, auth: tuple[str, str] | Non
         print(warning, flush=True)
     services: Services = demo.services  # type: ignore[attr-defined]
     demo.queue(default_concurrency_limit=4)
-    return demo.launch(
+    result = demo.launch(
         server_name=host,
         server_port=port,
         share=False,
         auth=auth,
-        prevent_thread_lock=not block,
-        quiet=quiet,
+        prevent_thread_lock=True,
+        quiet=True,
         show_error=False,
         allowed_paths=[str(services.temp_dir)],
         max_file_size=settings.max_upload_bytes,
@@ -751,3 +751,8 @@ def launch(demo: gr.Blocks, *, host: str, port: int, auth: tuple[str, str] | Non
         ssr_mode=False,
         mcp_server=False,
     )
+    if not quiet:
+        print(f"FlowDrafter editor: {result[1]}  (Ctrl+C stops it)", flush=True)
+    if block:
+        demo.block_thread()
+    return result

@@ -58,13 +58,20 @@ def app(tmp_path_factory):
         llm = str(write_tiny_gguf(root / "tiny.gguf"))
     except ImportError:
         pass
-    settings = Settings(data_dir=root / "data", llm=llm or "none", llm_max_tokens=96, llm_refine_rounds=0)
+    tiny: dict = {}
+    try:  # tiny random-weight diffusion models for every role, so reference generation and cut-out run here
+        from generators.diffusion.tiny import build_all
+
+        tiny = {**build_all(root / "models"), "steps": 2}
+    except ImportError:
+        pass
+    settings = Settings(data_dir=root / "data", llm=llm or "none", llm_max_tokens=96, llm_refine_rounds=0, **tiny)
     services = Services(settings)
     session = start_session(root / "project", "kitten-garden")
     demo = build_app(session, services)
     port = free_port()
     launch(demo, host="127.0.0.1", port=port, block=False, quiet=True)
-    yield {"url": f"http://127.0.0.1:{port}", "project": Path(session["project"]), "root": root, "services": services}
+    yield {"url": f"http://127.0.0.1:{port}", "project": Path(session["project"]), "root": root, "services": services, "tiny": bool(tiny)}
     demo.close()
     services.cleanup()
 
@@ -269,6 +276,31 @@ def test_uploads_a_photo_and_refuses_bad_files_without_changing_anything(page, a
         assert saved(app) == doc
         assert sorted(p.name for p in (app["project"] / "assets").iterdir()) == assets
     close_toasts(page)
+
+
+def reference(app, entity_id: str) -> dict | None:
+    return next(e for e in saved(app)["entities"] if e["id"] == entity_id)["reference"]
+
+
+def test_generate_reference_candidates_pick_one_and_cut_it_out(page, app):
+    services = app["services"]
+    if not (app["tiny"] and services.make_reference_candidates and services.remove_background):
+        pytest.skip("reference generation or cut-out is not available")
+    page.locator("#entity-gallery").get_by_text("red ball · foreground").click()
+    page.wait_for_function("document.querySelector('#entity-name textarea, #entity-name input').value === 'red ball'")
+    page.get_by_text("Generate reference images").click()
+    page.locator("#entity-generate").click()
+    page.locator("#entity-candidates img").first.wait_for(timeout=120_000)
+    page.locator("#entity-candidates img").first.click()
+    wait_for(lambda: (reference(app, "ball") or {}).get("source") == "generated", what="the picked candidate")
+    picked = reference(app, "ball")
+    assert (app["project"] / picked["image"]).is_file() and picked["seed"] is not None
+    page.locator("#entity-cutout").click()
+    wait_for(lambda: reference(app, "ball")["cutout"], what="the cut-out reference")
+    cut = reference(app, "ball")
+    assert cut["image"] != picked["image"]
+    assert Image.open(app["project"] / cut["image"]).mode == "RGBA"
+    shot(page, "04-generated-and-cut-out")
 
 
 def test_preview_plays_the_scene_animatic_in_the_page(page, app):
