@@ -21,7 +21,7 @@ from typing import Any
 
 import gradio as gr
 
-from core.errors import FlowDrafterError, ProjectError
+from core.errors import Cancelled, FlowDrafterError, ProjectError
 from core.examples import DEFAULT_EXAMPLE, copy_example, list_examples
 from core.images import store_image
 from core.layout import keyframe_frames
@@ -607,16 +607,21 @@ def build_app(start: Session | None = None, services: Services | None = None) ->
                            progress: gr.Progress = gr.Progress()) -> Iterator[tuple]:
                 """Render every changed scene with `generator`; returns the per-scene clips and a log."""
                 per_scene: dict[str, str] = {}  # one line per scene: its latest message
-                for kind, item in render_job(s, generator, None, bool(force_all), request, progress):
-                    if kind == "progress":
-                        message = str(item[1]) if len(item) > 1 else ""
-                        per_scene[message.split(":", 1)[0]] = message
-                        yield gr.update(), f"{float(item[0]) * 100:.0f}% done\n" + "\n".join(per_scene.values())
-                    else:
-                        items = clip_items(item)
-                        reused = sum(1 for _, c in items if c.endswith("reused"))
-                        warnings = "".join(f"\nwarning: {w}" for w in getattr(item, "warnings", []) or [])
-                        yield items, f"done: {len(items) - reused} rendered, {reused} reused\n" + "\n".join(per_scene.values()) + warnings
+                try:
+                    for kind, item in render_job(s, generator, None, bool(force_all), request, progress):
+                        if kind == "progress":
+                            message = str(item[1]) if len(item) > 1 else ""
+                            per_scene[message.split(":", 1)[0]] = message
+                            yield gr.update(), f"{float(item[0]) * 100:.0f}% done\n" + "\n".join(per_scene.values())
+                        else:
+                            report = item
+                except Cancelled:  # not an error: finished scenes stay in the cache, the next render reuses them
+                    yield gr.update(), "cancelled; scenes finished before the cancel are kept and will be reused\n" + "\n".join(per_scene.values())
+                    return
+                items = clip_items(report)
+                reused = sum(1 for _, c in items if c.endswith("reused"))
+                warnings = "".join(f"\nwarning: {w}" for w in getattr(report, "warnings", []) or [])
+                yield items, f"done: {len(items) - reused} rendered, {reused} reused\n" + "\n".join(per_scene.values()) + warnings
 
             render_btn.click(run_render, [session, gen_dd, force], [clips, render_log], api_name="render",
                              concurrency_id=GPU_QUEUE, concurrency_limit=1)
@@ -625,9 +630,12 @@ def build_app(start: Session | None = None, services: Services | None = None) ->
             def run_rerender(s: Session, scene_id: str, generator: str, request: gr.Request,
                              progress: gr.Progress = gr.Progress()) -> Iterator[tuple]:
                 sid = views.pick_scene(state.storyboard(s), scene_id)
-                for kind, item in render_job(s, generator, [sid], True, request, progress):
-                    if kind == "done":
-                        yield clip_items(item), f"re-rendered scene {sid}"
+                try:
+                    for kind, item in render_job(s, generator, [sid], True, request, progress):
+                        if kind == "done":
+                            yield clip_items(item), f"re-rendered scene {sid}"
+                except Cancelled:
+                    yield gr.update(), f"cancelled the re-render of scene {sid}"
 
             rerender_btn.click(run_rerender, [session, scene_list, gen_dd], [clips, render_log], api_visibility=PRIVATE,
                                                 concurrency_id=GPU_QUEUE, concurrency_limit=1)

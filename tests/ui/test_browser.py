@@ -45,7 +45,7 @@ def wait_for(check: Callable[[], object], timeout: float = 30.0, what: str = "co
 
 
 @pytest.fixture(scope="module")
-def app(tmp_path_factory):
+def app(tmp_path_factory, request):
     from core.settings import Settings
     from ui.app import build_app, launch, start_session
     from ui.services import Services
@@ -62,7 +62,7 @@ def app(tmp_path_factory):
     try:  # tiny random-weight diffusion models for every role, so reference generation and cut-out run here
         from generators.diffusion.tiny import build_all
 
-        tiny = {**build_all(root / "models"), "steps": 2}
+        tiny = {**build_all(request.config.cache.mkdir("flowdrafter-tiny-models")), "steps": 2}  # keyed by recipe
     except ImportError:
         pass
     settings = Settings(data_dir=root / "data", llm=llm or "none", llm_max_tokens=96, llm_refine_rounds=0, **tiny)
@@ -324,6 +324,21 @@ def test_render_with_the_animatic_shows_per_scene_clips(page, app):
     clips = sorted((app["project"] / "renders").rglob("*.mp4"))
     assert len(clips) >= 3
     shot(page, "06-rendered")
+
+
+def test_cancel_stops_a_render(page, app):
+    if not app["tiny"] or "drafter" not in app["services"].generators():
+        pytest.skip("no slower generator to cancel")
+    page.locator("#render-generator input").click()
+    page.get_by_role("option", name="drafter").click()
+    page.locator("#render-button").click()
+    page.wait_for_function("document.querySelector('#render-log textarea').value.includes('% done')", timeout=60_000)
+    page.locator("#cancel-button").click()
+    page.wait_for_function("document.querySelector('#render-log textarea').value.startsWith('cancelled')", timeout=60_000)
+    assert page.locator("#render-clips img, #render-clips video").count() >= 3  # the last render's clips stay shown
+    page.locator("#render-generator input").click()
+    page.get_by_role("option", name="animatic").click()
+    shot(page, "07-cancelled")
 
 
 def test_export_mp4_downloads_a_playable_video(page, app):
