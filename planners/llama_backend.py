@@ -129,32 +129,32 @@ class LlamaBackend:
         seed: int,
         on_tokens: TokenProgress | None = None,
     ) -> Completion:
-        """Streams the reply so a long generation reports progress; each streamed chunk is one token."""
+        """One constrained reply. Not streamed: llama-cpp-python's streaming is far slower with a grammar;
+        a pass-through logits processor reports progress per token instead."""
+        from llama_cpp import LogitsProcessorList
+
         grammar = _grammar(json.dumps(schema, sort_keys=True))
-        start = last_report = time.perf_counter()
-        pieces: list[str] = []
-        tokens = 0
-        finish = None
+        start = time.perf_counter()
+        count = [0, start]  # tokens so far, time of the last report
+
+        def report(input_ids: Any, scores: Any) -> Any:
+            count[0] += 1
+            now = time.perf_counter()
+            if on_tokens and now - count[1] >= REPORT_EVERY:
+                on_tokens(count[0], now - start)
+                count[1] = now
+            return scores
+
         with _LOCK:
             try:
-                for chunk in self.llama.create_chat_completion(
+                out = self.llama.create_chat_completion(
                     messages=messages,
                     grammar=grammar,
                     max_tokens=max_tokens,
                     temperature=temperature,
                     seed=seed,
-                    stream=True,
-                ):
-                    choice = chunk["choices"][0]
-                    content = choice.get("delta", {}).get("content")
-                    if content:
-                        pieces.append(content)
-                        tokens += 1
-                    finish = choice.get("finish_reason") or finish
-                    now = time.perf_counter()
-                    if on_tokens and now - last_report >= REPORT_EVERY:
-                        on_tokens(tokens, now - start)
-                        last_report = now
+                    logits_processor=LogitsProcessorList([report]) if on_tokens else None,
+                )
             except ValueError as err:
                 if "context window" in str(err):
                     raise PlanningError(
@@ -163,4 +163,7 @@ class LlamaBackend:
                 raise PlanningError(f"the LLM failed: {err}") from None
             except RuntimeError as err:  # llama.cpp decode failures surface as RuntimeError
                 raise PlanningError(f"the LLM failed: {err}") from None
-        return Completion("".join(pieces), tokens, time.perf_counter() - start, finish == "length")
+        choice = out["choices"][0]
+        text = choice["message"].get("content") or ""
+        tokens = int(out.get("usage", {}).get("completion_tokens") or 0)
+        return Completion(text, tokens, time.perf_counter() - start, choice.get("finish_reason") == "length")
