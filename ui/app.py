@@ -325,12 +325,12 @@ def build_app(start: Session | None = None, services: Services | None = None) ->
         # -- load, open, new ------------------------------------------------------------------------------
 
         @user_errors
-        def on_load_session(s: Session) -> Session:
+        def on_load(s: Session) -> list:
             """A new tab reads the project from disk: another tab may have changed it since the app started."""
-            return state.open_session(s["project"]) if state.has_project(s) else s
+            s = state.open_session(s["project"]) if state.has_project(s) else s
+            return [s, *refresh(s, None, 0, None)]
 
-        demo.load(on_load_session, [session], [session], api_visibility=PRIVATE, queue=False, show_progress="hidden").success(
-            lambda s: refresh(s, None, 0, None), [session], ALL, api_visibility=PRIVATE, queue=False, show_progress="hidden")
+        demo.load(on_load, [session], [session, *ALL], api_visibility=PRIVATE, queue=False, show_progress="hidden")
 
         @user_errors
         def open_project(folder: str) -> list:
