@@ -1,7 +1,7 @@
 """Cost of the `drafter` generator's machinery over a plain `StableVideoDiffusionPipeline` call.
 
-Same tiny components, same process, same inputs. Three measurements, each the median of several runs,
-interleaved so that load from other processes hits all of them alike:
+Same tiny components, same process, same inputs. Three measurements, each the best (minimum) of several
+runs, interleaved so that load from other processes hits all of them alike:
 
 - plain:   `pipe(image, num_frames=..., num_inference_steps=...)`
 - drafter video phase: the same call through `SVDBackend.run` with our step callback (camera warp in
@@ -9,8 +9,9 @@ interleaved so that load from other processes hits all of them alike:
 - drafter scene: the whole `render_scene` (scene reference image with the region processors, then the
   video phase, resampling) per video step - informative: it runs a second model, so it costs more
 
-Peak memory: each variant runs once more in a fresh subprocess and reports its peak RSS (CPU) or
-`torch.cuda.max_memory_allocated` (CUDA).
+Peak memory: each variant runs once more in a fresh subprocess, after its models are loaded, and reports
+the peak growth of the process's resident memory during the call (sampled every 2 ms; CPU) or
+`torch.cuda.max_memory_allocated` over the call (CUDA).
 
     .venv/bin/python bench/bench_drafter.py [--steps 6] [--frames 8] [--repeats 3]
 """
@@ -20,10 +21,10 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -81,30 +82,57 @@ def _scene(settings, project, args) -> None:
     get_generator("drafter", settings).render_scene(RenderContext(project, project.load(), "s1"), sink)
 
 
-def _peak(device: torch.device) -> float:
+def _rss_mib() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize() / 2**20
+
+
+def _peak_growth(fn, device: torch.device) -> float:
+    """MiB the call adds at its peak: CUDA allocator peak, else resident memory sampled every 2 ms."""
     if device.type == "cuda":
-        return torch.cuda.max_memory_allocated() / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+        torch.cuda.synchronize()
+        base = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+        fn()
+        return (torch.cuda.max_memory_allocated() - base) / 2**20
+    base = _rss_mib()
+    peak = [base]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], _rss_mib())
+            time.sleep(0.002)
+
+    t = threading.Thread(target=sample, daemon=True)
+    t.start()
+    try:
+        fn()
+    finally:
+        done.set()
+        t.join()
+    return max(peak[0], _rss_mib()) - base
 
 
 def child(args: argparse.Namespace) -> None:
-    """One variant in a fresh process: load, run once, print peak memory in MiB."""
+    """One variant in a fresh process: load its models (and warm up the scene models), then measure one call."""
     settings, backend, pipe, image = _setup(args)
-    device = pipe.device
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats()
     with tempfile.TemporaryDirectory() as tmp:
         project = make_project(Path(tmp) / "p")
-        {"plain": lambda: _plain(pipe, image, args), "video": lambda: _video(backend, pipe, image, settings, args),
-         "scene": lambda: _scene(settings, project, args)}[args.variant]()  # fmt: skip
-    print(json.dumps({"peak_mib": _peak(device), "device": str(device)}))
+        run = {"plain": lambda: _plain(pipe, image, args), "video": lambda: _video(backend, pipe, image, settings, args),
+               "scene": lambda: _scene(settings, project, args)}[args.variant]  # fmt: skip
+        if args.variant == "scene":  # load the scene-image models before measuring, as the others are loaded
+            from generators.diffusion.scene_image import load_scene_pipeline
+
+            load_scene_pipeline(settings)[0].set_progress_bar_config(disable=True)
+        print(json.dumps({"peak_mib": _peak_growth(run, pipe.device), "device": str(pipe.device)}))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--frames", type=int, default=8)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--models-dir", default=str(Path(tempfile.gettempdir()) / "flowdrafter-bench-models"))
     parser.add_argument("--variant", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -125,7 +153,7 @@ def main() -> None:
                 start = time.perf_counter()
                 fn()
                 times[name].append((time.perf_counter() - start) / args.steps)
-    per_step = {k: statistics.median(v) for k, v in times.items()}
+    per_step = {k: min(v) for k, v in times.items()}
 
     peaks = {}
     for name in times:
@@ -135,8 +163,8 @@ def main() -> None:
         peaks[name] = json.loads(out)["peak_mib"]
 
     print(f"device {pipe.device}, {args.frames} frames at {tiny.SIZE}x{tiny.SIZE}, {args.steps} steps, "
-          f"median of {args.repeats} (tiny random-weight models)")  # fmt: skip
-    print(f"{'variant':<22}{'s/step':>10}{'ratio':>8}{'peak MiB':>11}{'ratio':>8}")
+          f"best of {args.repeats} (tiny random-weight models)")  # fmt: skip
+    print(f"{'variant':<22}{'s/step':>10}{'ratio':>8}{'peak +MiB':>11}{'ratio':>8}")
     labels = {"plain": "plain SVD", "video": "drafter video phase", "scene": "drafter whole scene"}
     for name in times:
         print(f"{labels[name]:<22}{per_step[name]:>10.3f}{per_step[name] / per_step['plain']:>7.2f}x"
