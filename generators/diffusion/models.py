@@ -2,9 +2,13 @@
 
 A role is a name a person can act on ("text-to-image", "image-to-video", ...) tied to the setting that
 points at it. Every load goes through `from_pretrained(model_id_or_folder, revision=..., torch_dtype=...,
-use_safetensors=True)`, the same call for a hub id and for a local folder (the tiny test models are local
-folders), and every failure to find a model becomes one `ModelUnavailableError` naming the role, the id,
-where it looked and the setting to change.
+use_safetensors=True)` (spelled `dtype=` where the library renamed it), the same call for a hub id and for
+a local folder (the tiny test models are local folders), and every failure to find a model becomes one
+`ModelUnavailableError` naming the role, the id, where it looked and the setting to change.
+
+Other generators (layout-video) use the same pieces: `from_pretrained(cls, role, settings)` to load,
+`place(pipe, settings)` for device/offload/memory options, `shared(name, settings_key(...), build)` to
+load once per process, `free(name)` to release.
 
 Device, dtype and offload (documented in docs/models.md):
 
