@@ -3,7 +3,8 @@
 The `guoyww/animatediff-motion-lora-*` repos (one per move) were trained on the v1-5-2 motion adapter; the
 repo (or local folder) is `settings.motion_lora_repo_prefix + suffix`. Each LoRA is loaded once per pipeline
 under its own adapter name and then only switched on or off, so consecutive scenes with different camera
-moves don't reload weights. The pipeline's LoRAs are ours: only camera LoRAs are ever loaded. A static camera (or strength 0) runs with every motion LoRA off.
+moves don't reload weights. The pipeline's LoRAs are ours: only camera LoRAs are ever loaded. A static
+camera (or strength 0) runs with every motion LoRA off.
 """
 
 from __future__ import annotations
