@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import pytest
 
@@ -140,3 +141,99 @@ def test_few_shot_examples_pass_the_checks_they_teach():
     for user, reply in examples("entities"):
         ids = [line[2:].split(" ")[0] for line in user.splitlines() if line.startswith("- ")]
         assert [e.id for e in EntitiesReply.model_validate(json.loads(reply)).entities] == ids
+
+
+def _mutate(text: str, rng) -> str:
+    """What a model or a network does to a reply: cut it, drop or insert characters, blow up numbers."""
+    op = rng.randrange(5)
+    if op == 0:
+        return text[: rng.randrange(len(text))]
+    if op == 1:
+        i = rng.randrange(len(text))
+        return text[:i] + text[i + rng.randrange(1, 8):]
+    if op == 2:
+        i = rng.randrange(len(text))
+        return text[:i] + rng.choice(['"', "{", "]", ",", "\n", "\x00", "NaN", "-", "7.7e98", ":", "null"]) + text[i:]
+    if op == 3:
+        return re.sub(r"\d+\.\d+", lambda m: rng.choice([m.group(0), "1e308", "-0.5", "NaN", "12345678901234567890"]), text)
+    return re.sub(r'"(kitten|red-ball)"', lambda m: rng.choice([m.group(0), '"dog"', '""', "7"]), text)
+
+
+def test_mutated_replies_always_end_in_a_valid_scene_or_a_clear_error():
+    """Thousands of damaged layout replies through parse, validate, repair, fix and into a Scene."""
+    import random
+
+    from core.errors import PlanningError
+    from core.storyboard import CameraMotion, Scene
+    from planners.ask import parse_and_validate, strict
+    from planners.checks import SceneContext, check_layout
+    from planners.fixes import fix_layout
+    from planners.layout import apply_layout
+    from planners.schemas import LayoutReply, layout_problems
+
+    from .conftest import KITTEN_S1, KITTEN_S2_FIXED, KITTEN_S2_WRONG
+
+    ids, frames = ["kitten", "red-ball"], 24
+    ctx = SceneContext("s2", "the kitten chases the red ball from left to right", frames, CameraMotion.pan_right,
+                       {"kitten": "kitten", "red-ball": "red ball"}, {"kitten": (0.1, 0.45, 0.34, 0.9)}, True)
+    scene = Scene(id="s2", event=ctx.event, num_frames=frames, tracks=[
+        {"entity": "kitten", "keyframes": [{"frame": 0, "box": [0.1, 0.4, 0.3, 0.9]}]},
+        {"entity": "red-ball", "keyframes": [{"frame": 0, "box": [0.5, 0.7, 0.6, 0.9]}]},
+    ])
+    validate = strict(LayoutReply, lambda r: layout_problems(r, ids, frames))
+    rng = random.Random(0)
+    outcomes = {"valid": 0, "repaired": 0, "unparseable": 0}
+    for i in range(1500):
+        text = rng.choice([KITTEN_S1, KITTEN_S2_WRONG, KITTEN_S2_FIXED])
+        for _ in range(rng.randrange(1, 4)):
+            text = _mutate(text, rng) or "{"
+        data, problems = parse_and_validate(text, validate)
+        if problems is None:
+            layout, outcomes["valid"] = data, outcomes["valid"] + 1
+        elif isinstance(data, dict):
+            try:
+                layout = repair_layout(data, ids, frames, ctx.event)
+            except PlanningError:
+                continue
+            outcomes["repaired"] += 1
+        else:
+            outcomes["unparseable"] += 1
+            continue
+        fixed = fix_layout(layout, ctx, check_layout(layout, ctx))
+        result = apply_layout(scene, fixed, [])
+        assert {t.entity for t in result.tracks} == set(ids)
+        assert all(0 <= c <= 1 for t in result.tracks for k in t.keyframes for c in k.box)
+    assert min(outcomes.values()) > 0, outcomes
+
+
+def test_mutated_scripts_always_end_in_a_valid_storyboard_or_a_clear_error():
+    import random
+
+    from core.errors import PlanningError
+    from core.storyboard import Storyboard
+    from planners.ask import parse_and_validate, strict
+    from planners.schemas import ScriptReply, script_problems
+    from planners.script import script_to_storyboard
+
+    from .conftest import CAT_SCRIPT, KITTEN_SCRIPT, ROBOT_SCRIPT_BAD
+
+    rng = random.Random(1)
+    validate = strict(ScriptReply, lambda r: script_problems(r, 3))
+    built = errors = 0
+    for _ in range(600):
+        text = rng.choice([KITTEN_SCRIPT, CAT_SCRIPT, ROBOT_SCRIPT_BAD])
+        for _ in range(rng.randrange(1, 4)):
+            text = _mutate(text, rng) or "{"
+        data, problems = parse_and_validate(text, validate)
+        try:
+            script = data if problems is None else repair_script(data, "a story", 3) if isinstance(data, dict) else None
+        except PlanningError:
+            errors += 1
+            continue
+        if script is None:
+            errors += 1
+            continue
+        sb = script_to_storyboard(script, [], prompt="a story", fps=8, width=512, height=320, seed=0)
+        assert isinstance(Storyboard.model_validate(sb.model_dump()), Storyboard) and 1 <= len(sb.scenes) <= 3
+        built += 1
+    assert built > 300 and errors > 0
