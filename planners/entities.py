@@ -29,7 +29,7 @@ def describe_entities(asker: Asker, sb: Storyboard, ids: list[str] | None = None
     ]
     names = {e.id: e.name for e in wanted}
     label = "entities" if ids is None else f"entities {', '.join(names)}"
-    asker.say(f"{label}: describing {len(wanted)} entities")
+    asker.say(f"{label}: describing {len(wanted)} entit{'ies' if len(wanted) != 1 else 'y'}")
     reply, notes = asker.ask(
         stage="entities",
         label=label,

@@ -45,7 +45,7 @@ def plan_layout(asker: Asker, sb: Storyboard, scene_id: str, *, continues: bool 
     template = load("layout")
     ids = list(ctx.entities)
     label = f"layout {scene_id}"
-    asker.say(f"{label}: scene {index + 1} of {len(sb.scenes)}, {len(ids)} entities")
+    asker.say(f"{label}: scene {index + 1} of {len(sb.scenes)}, {len(ids)} foreground entit{'ies' if len(ids) != 1 else 'y'}")
     previous = "; ".join(f"{e} at [{', '.join(f'{c:.2f}' for c in b)}]" for e, b in ctx.previous.items())
     messages = template.render(
         event=ctx.event,

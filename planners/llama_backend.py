@@ -135,14 +135,16 @@ class LlamaBackend:
 
         grammar = _grammar(json.dumps(schema, sort_keys=True))
         start = time.perf_counter()
-        count = [0, start]  # tokens so far, time of the last report
+        count = [0, 0.0, 0.0]  # sampling steps, time of the first one (prompt processed), time of the last report
 
         def report(input_ids: Any, scores: Any) -> Any:
-            count[0] += 1
             now = time.perf_counter()
-            if on_tokens and now - count[1] >= REPORT_EVERY:
-                on_tokens(count[0], now - start)
-                count[1] = now
+            if count[0] == 0:
+                count[1] = count[2] = now
+            count[0] += 1
+            if on_tokens and now - count[2] >= REPORT_EVERY:
+                on_tokens(count[0], now - count[1])
+                count[2] = now
             return scores
 
         with _LOCK:

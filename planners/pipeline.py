@@ -107,7 +107,7 @@ def plan(
     # 5. layout per scene, in order (a continuing scene starts where the previous one ended)
     for scene in list(sb.scenes):
         sb = plan_layout(asker, sb, scene.id)
-    asker.say(f"done: {len(sb.scenes)} scenes, {len(sb.entities)} entities")
+    asker.say(f"done: {_count(len(sb.scenes), 'scene')}, {_count(len(sb.entities), 'entity', 'entities')}")
     return _checked(sb)
 
 
@@ -181,6 +181,10 @@ def replan(
         sb, more = describe_entities(asker, sb, new_ids)
         notes += more
     return _checked(plan_layout(asker, sb, scene_id, continues=written.continues if index > 0 else False, notes=notes))
+
+
+def _count(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else many or one + 's'}"
 
 
 def _checked(sb: Storyboard) -> Storyboard:

@@ -70,7 +70,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
     )
     project = Project.create(out, sb)
     warnings = sum(len(s.warnings) for s in sb.scenes)
-    print(f"created {project.root}: '{sb.title}', {len(sb.scenes)} scenes, {len(sb.entities)} entities"
+    scenes = f"{len(sb.scenes)} scene{'s' if len(sb.scenes) != 1 else ''}"
+    entities = f"{len(sb.entities)} entit{'ies' if len(sb.entities) != 1 else 'y'}"
+    print(f"created {project.root}: '{sb.title}', {scenes}, {entities}"
           + (f", {warnings} planner warnings (see each scene)" if warnings else ""))
     return 0
 
