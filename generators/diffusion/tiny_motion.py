@@ -55,9 +55,8 @@ def build_tiny_motion_lora(out_dir: Path, unet, *, seed: int = 0, rank: int = 2)
     unet.add_adapter(config, adapter_name=name)
     try:
         layers = get_peft_model_state_dict(unet, adapter_name=name)
-        layers = {k: v * 10.0 for k, v in layers.items() if ".lora_B." in k} | {
-            k: v for k, v in layers.items() if ".lora_B." not in k
-        }  # strong enough that one LoRA visibly moves a tiny model's output
+        # B scaled up so that one LoRA visibly moves a tiny model's output
+        layers = {k: v * 10.0 if ".lora_B." in k else v for k, v in layers.items()}
         AnimateDiffPipeline.save_lora_weights(out_dir, unet_lora_layers=layers, safe_serialization=True)
     finally:
         unet.delete_adapters(name)

@@ -298,3 +298,9 @@ def test_render_storyboard_writes_a_clip_through_the_cache(tiny_overrides, lv_pr
     assert (info.frames, info.width, info.height) == (FRAMES, 96, 64)
     again = render_storyboard(lv_project, "layout-video", settings=settings)
     assert again.scenes[0].reused and again.scenes[0].clip == scene.clip
+
+
+def test_a_missing_model_is_one_clear_error_naming_its_setting(tiny_overrides, lv_project, tmp_path):
+    gen = LayoutVideoGenerator(lv_settings(tiny_overrides, motion_adapter=str(tmp_path / "no-such-adapter")))
+    with pytest.raises(ModelUnavailableError, match="motion adapter .*FLOWDRAFTER_MOTION_ADAPTER"):
+        gen.generate(context(lv_project))
