@@ -19,7 +19,6 @@ string prompts, and the box binding needs to know the token layout of each frame
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,8 +39,6 @@ from . import attention, models
 from .motion_lora import apply_camera_motion
 from .noise_shift import shifted_noise
 from .prompt_travel import TravelPlan, plan_travel, travel_embeddings
-
-log = logging.getLogger("flowdrafter.layout_video")
 
 BOX_FEATHER = 0.03  # soft box edges: the binding fades out over 3% of the frame outside each box
 REFERENCE_BACKDROP = (255, 255, 255)  # cut-out references are shown to the image encoder on white

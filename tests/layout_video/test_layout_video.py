@@ -53,11 +53,6 @@ def recorded(gen, lv_project):
     return {"frames": frames, "record": record, "context": seen["context"]}
 
 
-def latent_size(gen, ctx) -> tuple[int, int]:
-    inputs = gen.prepare(ctx)
-    return inputs.latents.shape[-2], inputs.latents.shape[-1]
-
-
 def entity_mass(probs: torch.Tensor, span: tuple[int, int]) -> torch.Tensor:
     """[rows, queries]: attention probability on an entity's tokens."""
     return probs[:, :, span[0] : span[1]].sum(-1)
