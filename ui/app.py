@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import logging
 import queue
 import re
 import threading
@@ -32,8 +31,6 @@ from . import handlers, state, views
 from .layout_editor import layout_editor, editor_value
 from .services import GPU_QUEUE, Services
 from .state import Session
-
-log = logging.getLogger(__name__)
 
 PRIVATE = "private"  # api_visibility of UI plumbing
 
@@ -102,12 +99,11 @@ def build_app(start: Session | None = None, services: Services | None = None) ->
         candidates = gr.State([])  # [(relative path, seed)] offered for the selected entity
         focus = gr.State({})  # what to show after an edit: {"scene", "frame", "entity"}, "fast" = editor already shown
 
-        # -- header: title, undo/redo, status ------------------------------------------------------------
+        # -- header: title, undo/redo ------------------------------------------------------------------
         with gr.Row(elem_id="fd-header"):
             header = gr.Markdown(views.header(None, None))
             undo_btn = gr.Button("Undo", elem_id="undo-button", size="sm", interactive=False, scale=0, min_width=90)
             redo_btn = gr.Button("Redo", elem_id="redo-button", size="sm", interactive=False, scale=0, min_width=90)
-        status = gr.Markdown("", elem_id="fd-status")
 
         with gr.Accordion("Project: open another or start a new one", open=not state.has_project(start)):
             with gr.Row():
@@ -234,9 +230,7 @@ def build_app(start: Session | None = None, services: Services | None = None) ->
                gallery, *entity_form, replan_scene]  # fmt: skip
 
         def color(entity_id: str) -> str:
-            from generators.animatic import entity_color  # same colours as the animatic's cards
-
-            return "#%02x%02x%02x" % tuple(entity_color(entity_id))
+            return "#%02x%02x%02x" % tuple(services.entity_color(entity_id))  # the animatic's card colours
 
         def editor_view(s: Session, scene_id: str, f: int) -> dict:
             if not state.has_project(s):
@@ -246,7 +240,7 @@ def build_app(start: Session | None = None, services: Services | None = None) ->
             num = sb.scene(scene_id).num_frames
             f = max(0, min(int(f or 0), num - 1))
             image = services.compose_frame(state.project(s), sb, scene_id, f, captions=False) if services.compose_frame else None
-            return editor_value(sb, scene_id, f, image, color if services.compose_frame else None)
+            return editor_value(sb, scene_id, f, image, color if services.entity_color else None)
 
         def undo_redo(s: Session) -> list:
             return [gr.update(interactive=state.can_undo(s)), gr.update(interactive=state.can_redo(s))]

@@ -39,6 +39,7 @@ class Services:
         self.plan = _optional("planners.pipeline", "plan")
         self.replan = _optional("planners.pipeline", "replan")
         self.compose_frame = _optional("generators.animatic", "compose_frame")
+        self.entity_color = _optional("generators.animatic", "entity_color")
         self.render_storyboard = _optional("generators.render", "render_storyboard")
         self.export = _optional("generators.export", "export")
         self.make_reference_candidates = _optional("generators.diffusion.references", "make_reference_candidates")

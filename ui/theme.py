@@ -13,7 +13,6 @@ CSS = """
 #scene-list label { width: 100%; }
 #scene-list .wrap { flex-direction: column; gap: 4px; }
 .fd-small button, button.fd-small { min-width: 0 !important; }
-#fd-status { min-height: 1.5em; }
 .fd-warn { color: #b45309; }
 footer { display: none !important; }
 """

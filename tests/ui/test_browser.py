@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import time
 from collections.abc import Callable
@@ -421,3 +420,16 @@ def test_plan_a_new_storyboard_with_a_tiny_llm(page, app):
     # the editor now shows the new project
     page.wait_for_function(f"document.body.innerText.includes({json.dumps(str(target))})")
     shot(page, "08-planned")
+
+
+def test_redo_the_layout_of_one_scene(page, app):
+    if not app["services"].replan or not app["services"].settings.llm.endswith(".gguf"):
+        pytest.skip("the planner or its tiny GGUF is not available")
+    target = app["root"] / "planned"
+    tab(page, "1 · Plan")
+    page.get_by_text("Redo one stage").click()
+    page.locator("#replan-button").click()
+    page.wait_for_function("document.querySelector('#plan-log textarea').value.includes('done: redid the layout')", timeout=150_000)
+    from core.project import Project
+
+    assert Project.open(target).load().scenes  # still a valid storyboard on disk
