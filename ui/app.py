@@ -25,7 +25,7 @@ from core.examples import DEFAULT_EXAMPLE, copy_example, list_examples
 from core.images import store_image
 from core.layout import keyframe_frames
 from core.project import Project, is_project
-from core.storyboard import Storyboard, slugify
+from core.storyboard import MAX_MOTION, Storyboard, slugify
 
 from . import handlers, state, views
 from .layout_editor import layout_editor, editor_value
@@ -158,11 +158,11 @@ def build_app(start: Session | None = None, services: Services | None = None) ->
                                 f_camera = gr.Dropdown(views.CAMERA_CHOICES, label="Camera", elem_id="scene-camera")
                                 f_strength = gr.Slider(0, 1, step=0.05, label="Camera strength")
                             with gr.Row():
-                                f_dx = gr.Slider(-0.1, 0.1, step=0.005, label="Background drift x (frame/frame)")
-                                f_dy = gr.Slider(-0.1, 0.1, step=0.005, label="Background drift y")
+                                f_dx = gr.Slider(-MAX_MOTION, MAX_MOTION, step=0.005, label="Background drift x (fraction of the frame per frame)")
+                                f_dy = gr.Slider(-MAX_MOTION, MAX_MOTION, step=0.005, label="Background drift y")
                             with gr.Row():
                                 f_transition = gr.Dropdown(views.TRANSITION_CHOICES, label="Transition to next", elem_id="scene-transition")
-                                f_tframes = gr.Slider(0, 32, step=1, label="Transition frames")
+                                f_tframes = gr.Slider(0, 16, step=1, label="Transition frames")
                     with gr.Column(scale=2, min_width=480):
                         editor = layout_editor()
                         frame = gr.Slider(0, 15, step=1, value=0, label="Frame", elem_id="frame-slider")
@@ -273,7 +273,7 @@ def build_app(start: Session | None = None, services: Services | None = None) ->
                 scene.background_motion.dx,
                 scene.background_motion.dy,
                 scene.transition.kind.value,
-                scene.transition.frames,
+                gr.update(value=scene.transition.frames, maximum=min(120, scene.num_frames)),
                 editor_view(s, sid, f),
                 gr.update(maximum=max(1, scene.num_frames - 1), value=f, label=f"Frame (keyframes on {', '.join(map(str, keyframe_frames(scene))) or 'none'})"),
                 note_view(sb, sid, f),
@@ -670,6 +670,7 @@ def build_app(start: Session | None = None, services: Services | None = None) ->
                 def run_export(s: Session, generator: str, progress: gr.Progress = gr.Progress()) -> str:
                     project = state.project(s)
                     sb = state.storyboard(s)
+                    project.exports_dir.mkdir(parents=True, exist_ok=True)
                     out = project.exports_dir / f"{slugify(sb.title, fallback='storyboard')}.{ext}"
                     result = None
                     for kind, item in run_in_thread(lambda report: services.export(project, out, generator=generator or "animatic",
