@@ -299,3 +299,17 @@ def test_a_missing_model_is_one_clear_error_naming_its_setting(tiny_overrides, l
     gen = LayoutVideoGenerator(lv_settings(tiny_overrides, motion_adapter=str(tmp_path / "no-such-adapter")))
     with pytest.raises(ModelUnavailableError, match="motion adapter .*FLOWDRAFTER_MOTION_ADAPTER"):
         gen.generate(context(lv_project))
+
+
+def test_the_initial_noise_follows_the_scene_background_motion(gen, lv_project):
+    from .test_noise_shift import phase_correlation
+
+    inputs = gen.prepare(context(lv_project))  # dx = 0.05 of the frame per frame, dy = 0
+    noise = inputs.latents[0]
+    width = noise.shape[-1]
+    for f in (1, 5, 11):
+        dx, dy = phase_correlation(noise[:, 0], noise[:, f])
+        wrapped = (dx - 0.05 * width * f + width / 2) % width - width / 2  # shifts wrap around the frame
+        assert wrapped == pytest.approx(0.0, abs=0.1) and dy == pytest.approx(0.0, abs=0.1)
+    per_frame = noise.transpose(0, 1).flatten(1)
+    assert per_frame.var(dim=1).sub(1).abs().max() < 0.25  # unit variance (few samples per tiny frame)
