@@ -1,7 +1,7 @@
 """The FlowDrafter editor: plan, edit the script, entities and boxes, preview, render and export.
 
 The layout reads top-down in nested `with` blocks. Per-session state is one `gr.State` holding plain data
-(see `ui.state`); every edit is a pure function from `ui.handlers`, committed through `ui.state.commit`
+(see `ui.state`); every edit is a pure function from `ui.handlers`, applied through `ui.state.apply`
 (undo history + atomic autosave), after which the views are recomputed from the document (`ui.views`).
 Plumbing events are hidden from the API; `plan`, `render`, `preview` and `export_*` have `api_name`s (see
 docs/editor.md). Work that runs models or renders shares one queue (`services.GPU_QUEUE`, one at a time).
@@ -290,11 +290,13 @@ def build_app(start: Session | None = None, services: Services | None = None) ->
 
             @user_errors
             def event(s: Session, scene_id: str, f: float, entity_id: str, *args: Any) -> list:
-                sb = state.storyboard(s)
-                sid = views.pick_scene(sb, scene_id)
-                result = fn(sb, sid, int(f or 0), entity_id, *args)
-                new, picked = result if isinstance(result, tuple) else (result, None)
-                s = state.commit(s, new)
+                def change(sb: Storyboard) -> tuple[Storyboard, tuple[str, str | None]]:
+                    sid = views.pick_scene(sb, scene_id)
+                    result = fn(sb, sid, int(f or 0), entity_id, *args)
+                    new, picked = result if isinstance(result, tuple) else (result, None)
+                    return new, (sid, picked)
+
+                s, (sid, picked) = state.apply(s, change)
                 return shown(s, picked if scene_from_result and picked else sid, f, picked if (picked and not scene_from_result) else entity_id)
 
             return event
@@ -390,14 +392,11 @@ def build_app(start: Session | None = None, services: Services | None = None) ->
         @user_errors
         def on_release(s: Session, scene_id: str, f: float, entity_id: str, evt: gr.EventData) -> Any:
             data = evt._data or {}
-            sb = state.storyboard(s)
-            sid = views.pick_scene(sb, scene_id)
+            sid = views.pick_scene(state.storyboard(s), scene_id)
             if data.get("action") == "add":
-                new, eid = handlers.draw_box(sb, sid, int(f), data.get("entity") or "", data.get("name") or "", data["box"])
-                s = state.commit(s, new)
+                s, eid = state.apply(s, lambda sb: handlers.draw_box(sb, sid, int(f), data.get("entity") or "", data.get("name") or "", data["box"]))
                 return (*shown(s, sid, f, eid), gr.update(), gr.update(), gr.update(), gr.update())
-            new = handlers.move_box(sb, sid, int(f), data["entity"], data["box"])
-            s = state.commit(s, new)
+            s, _ = state.apply(s, lambda sb: handlers.move_box(sb, sid, int(f), data["entity"], data["box"]))
             # a move changes only the editor and the undo state: answer with those at once (drag latency)
             frames = ", ".join(map(str, keyframe_frames(state.storyboard(s).scene(sid))))
             return (*shown(s, sid, f, entity_id, fast=True), editor_view(s, sid, f), *undo_redo(s), gr.update(label=f"Frame (keyframes on {frames})"))
@@ -407,9 +406,8 @@ def build_app(start: Session | None = None, services: Services | None = None) ->
 
         @user_errors
         def on_delete(s: Session, scene_id: str, f: float, entity_id: str, evt: gr.EventData) -> list:
-            sb = state.storyboard(s)
-            sid = views.pick_scene(sb, scene_id)
-            s = state.commit(s, handlers.delete_keyframe(sb, sid, int(f), (evt._data or {}).get("entity", "")))
+            sid = views.pick_scene(state.storyboard(s), scene_id)
+            s, _ = state.apply(s, lambda sb: handlers.delete_keyframe(sb, sid, int(f), (evt._data or {}).get("entity", "")))
             return shown(s, sid, f, entity_id)
 
         @user_errors
@@ -452,11 +450,9 @@ def build_app(start: Session | None = None, services: Services | None = None) ->
         def on_upload(s: Session, scene_id: str, f: float, entity_id: str, path: str | None) -> list:
             if not path:
                 return shown(s, scene_id, f, entity_id)
-            sb = state.storyboard(s)
             if not entity_id:
                 raise ProjectError("pick an entity first, then upload its photo")
-            new = handlers.upload_reference(state.project(s), sb, entity_id, path, name=Path(path).name)
-            s = state.commit(s, new)
+            s, _ = state.apply(s, lambda sb: handlers.upload_reference(state.project(s), sb, entity_id, path, name=Path(path).name))
             return shown(s, scene_id, f, entity_id)
 
         uploaded = e_upload.upload(on_upload, CTX + [e_upload], [session, focus], api_visibility=PRIVATE)
@@ -466,8 +462,7 @@ def build_app(start: Session | None = None, services: Services | None = None) ->
 
         @user_errors
         def on_add_entity(s: Session, scene_id: str, f: float, entity_id: str, name: str, kind: str) -> list:
-            new, eid = handlers.add_entity(state.storyboard(s), name, kind)
-            s = state.commit(s, new)
+            s, eid = state.apply(s, lambda sb: handlers.add_entity(sb, name, kind))
             return shown(s, scene_id, f, eid)
 
         on(new_e_btn.click, on_add_entity, [new_e_name, new_e_kind])
@@ -485,7 +480,8 @@ def build_app(start: Session | None = None, services: Services | None = None) ->
                 project = state.project(s)
                 rgba = services.remove_background(load_asset_image(project, entity.reference.image), services.settings)
                 rel = store_image(project, rgba)
-                s = state.commit(s, handlers.use_reference(sb, entity_id, rel, source=entity.reference.source, cutout=True, seed=entity.reference.seed))
+                ref = entity.reference
+                s, _ = state.apply(s, lambda sb: handlers.use_reference(sb, entity_id, rel, source=ref.source, cutout=True, seed=ref.seed))
                 return shown(s, scene_id, f, entity_id)
 
             on(cutout_btn.click, on_cutout, concurrency_id=GPU_QUEUE, concurrency_limit=1)
@@ -507,7 +503,7 @@ def build_app(start: Session | None = None, services: Services | None = None) ->
             @user_errors
             def on_pick_candidate(s: Session, scene_id: str, f: float, entity_id: str, found: list, evt: gr.SelectData) -> list:
                 rel, seed = found[evt.index]
-                s = state.commit(s, handlers.use_reference(state.storyboard(s), entity_id, rel, source="generated", seed=seed))
+                s, _ = state.apply(s, lambda sb: handlers.use_reference(sb, entity_id, rel, source="generated", seed=seed))
                 return shown(s, scene_id, f, entity_id)
 
             on(cand_gallery.select, on_pick_candidate, [candidates])

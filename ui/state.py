@@ -10,6 +10,8 @@ event's answer arrived, and building on that copy would silently undo the previo
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,8 @@ from core.settings import get_settings
 from core.storyboard import Storyboard
 
 Session = dict[str, Any]
+
+_EDIT_LOCK = threading.RLock()  # read the saved storyboard, change it, save it: one edit at a time
 
 
 def empty_session() -> Session:
@@ -53,15 +57,32 @@ def storyboard(session: Session) -> Storyboard:
     return project(session).load()
 
 
+def apply(session: Session, change: Callable[[Storyboard], Any]) -> tuple[Session, Any]:
+    """Run `change(saved storyboard)` and commit what it returns, as one step no other edit can split.
+
+    `change` returns the new storyboard, or `(new storyboard, extra)`; `apply` returns the new session and
+    `extra`. Two quick edits (two drags, a drag and a blur) therefore never overwrite each other.
+    """
+    with _EDIT_LOCK:
+        result = change(storyboard(session))
+        new, extra = result if isinstance(result, tuple) else (result, None)
+        return commit(session, new), extra
+
+
 def commit(session: Session, new: Storyboard) -> Session:
-    """Record the current storyboard for undo, save `new` atomically, and return the new session."""
-    old = storyboard(session)
-    if new.to_json() == old.to_json():
-        return session
-    history = History.from_dict(session["history"])
-    project(session).save(new)
-    history.record(old)
-    return {**session, "storyboard": new.model_dump(mode="json"), "history": history.to_dict()}
+    """Record the saved storyboard for undo, save `new` atomically, and return the new session.
+
+    Long jobs (a re-plan) commit a result computed from an older storyboard; the newer one they replace
+    is what Undo brings back.
+    """
+    with _EDIT_LOCK:
+        old = storyboard(session)
+        if new.to_json() == old.to_json():
+            return session
+        history = History.from_dict(session["history"])
+        project(session).save(new)
+        history.record(old)
+        return {**session, "storyboard": new.model_dump(mode="json"), "history": history.to_dict()}
 
 
 def undo(session: Session) -> tuple[Session, bool]:
@@ -74,13 +95,14 @@ def redo(session: Session) -> tuple[Session, bool]:
 
 
 def _step(session: Session, which: str) -> tuple[Session, bool]:
-    current = storyboard(session)
-    history = History.from_dict(session["history"])
-    previous = history.undo(current) if which == "undo" else history.redo(current)
-    if previous is None:
-        return session, False
-    project(session).save(previous)
-    return {**session, "storyboard": previous.model_dump(mode="json"), "history": history.to_dict()}, True
+    with _EDIT_LOCK:
+        current = storyboard(session)
+        history = History.from_dict(session["history"])
+        previous = history.undo(current) if which == "undo" else history.redo(current)
+        if previous is None:
+            return session, False
+        project(session).save(previous)
+        return {**session, "storyboard": previous.model_dump(mode="json"), "history": history.to_dict()}, True
 
 
 def can_undo(session: Session | None) -> bool:

@@ -162,3 +162,21 @@ def test_scene_list_flags_scenes_with_planner_warnings(sample_doc):
     labels = [label for label, _ in views.scene_choices(sb)]
     assert "⚠" in labels[1] and "⚠" not in labels[0]
     assert "leaves the frame" in views.scene_warnings(sb, "s2")
+
+
+def test_an_event_with_a_stale_session_does_not_undo_the_previous_edit(project):
+    # the browser can send the second event before the first one's new session has arrived
+    stale = state.open_session(project.root)
+    state.apply(stale, lambda sb: handlers.move_box(sb, "s1", 7, "kitten", [256, 160, 384, 288]))
+    state.apply(stale, lambda sb: handlers.set_frame_note(sb, "s1", 3, "the ball wobbles"))
+    saved = Project(project.root).load()
+    assert 7 in [k.frame for k in saved.scene("s1").track("kitten").keyframes]
+    assert "the ball wobbles" in [n.description for n in saved.scene("s1").frames]
+
+
+def test_a_refused_edit_changes_nothing_on_disk(project):
+    s = state.open_session(project.root)
+    before = project.storyboard_path.read_text()
+    with pytest.raises(StoryboardError):
+        state.apply(s, lambda sb: handlers.move_box(sb, "s1", 99, "kitten", [0, 0, 10, 10]))  # frame 99 is past the end
+    assert project.storyboard_path.read_text() == before and not state.can_undo(s)
