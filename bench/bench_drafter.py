@@ -9,6 +9,10 @@ runs, interleaved so that load from other processes hits all of them alike:
 - drafter scene: the whole `render_scene` (scene reference image with the region processors, then the
   video phase, resampling) per video step - informative: it runs a second model, so it costs more
 
+Time: on the CPU this is the process's CPU time with one torch thread (this machine is shared, and wall
+time under other people's load varied 3x between identical runs; CPU time varied a few percent); on CUDA
+it is wall time after `torch.cuda.synchronize()`.
+
 Peak memory: each variant runs once more in a fresh subprocess, after its models are loaded, and reports
 the peak growth of the process's resident memory during the call (sampled every 2 ms; CPU) or
 `torch.cuda.max_memory_allocated` over the call (CUDA).
@@ -53,6 +57,8 @@ class _Sink:
 def _setup(args: argparse.Namespace):
     overrides = tiny.build_all(Path(args.models_dir))
     settings = Settings(**overrides, steps=args.steps, device="auto", i2v_frames=args.frames)
+    if not torch.cuda.is_available():
+        torch.set_num_threads(1)
     backend = SVDBackend(settings)
     pipe = backend.load()
     pipe.set_progress_bar_config(disable=True)
@@ -77,9 +83,34 @@ def _video(backend, pipe, image, settings, args) -> None:
     backend.run(pipe, image, width=tiny.SIZE, height=tiny.SIZE, num_frames=args.frames, fps=8, seed=0, callback=cb)
 
 
+def _project(folder: Path, frames: int):
+    """The selftest project with scene s1 as long as the clips the other variants make."""
+    from core.storyboard import parse_storyboard
+
+    project = make_project(folder)
+    doc = project.load().model_dump(mode="json")
+    scene = doc["scenes"][0]
+    scene["num_frames"] = frames
+    scene["tracks"][0]["keyframes"][-1]["frame"] = frames - 1
+    project.save(parse_storyboard(doc))
+    return project
+
+
 def _scene(settings, project, args) -> None:
     sink = _Sink()
     get_generator("drafter", settings).render_scene(RenderContext(project, project.load(), "s1"), sink)
+
+
+def _timed(fn, device: torch.device) -> float:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        start = time.perf_counter()
+        fn()
+        torch.cuda.synchronize()
+        return time.perf_counter() - start
+    start = time.process_time()
+    fn()
+    return time.process_time() - start
 
 
 def _rss_mib() -> float:
@@ -118,7 +149,7 @@ def child(args: argparse.Namespace) -> None:
     """One variant in a fresh process: load its models (and warm up the scene models), then measure one call."""
     settings, backend, pipe, image = _setup(args)
     with tempfile.TemporaryDirectory() as tmp:
-        project = make_project(Path(tmp) / "p")
+        project = _project(Path(tmp) / "p", args.frames)
         run = {"plain": lambda: _plain(pipe, image, args), "video": lambda: _video(backend, pipe, image, settings, args),
                "scene": lambda: _scene(settings, project, args)}[args.variant]  # fmt: skip
         if args.variant == "scene":  # load the scene-image models before measuring, as the others are loaded
@@ -143,16 +174,14 @@ def main() -> None:
     settings, backend, pipe, image = _setup(args)
     times: dict[str, list[float]] = {"plain": [], "video": [], "scene": []}
     with tempfile.TemporaryDirectory() as tmp:
-        project = make_project(Path(tmp) / "p")
+        project = _project(Path(tmp) / "p", args.frames)
         runs = {"plain": lambda: _plain(pipe, image, args), "video": lambda: _video(backend, pipe, image, settings, args),
                 "scene": lambda: _scene(settings, project, args)}  # fmt: skip
         for fn in runs.values():  # warm up: load every model once
             fn()
         for _ in range(args.repeats):
             for name, fn in runs.items():
-                start = time.perf_counter()
-                fn()
-                times[name].append((time.perf_counter() - start) / args.steps)
+                times[name].append(_timed(fn, pipe.device) / args.steps)
     per_step = {k: min(v) for k, v in times.items()}
 
     peaks = {}
@@ -163,7 +192,7 @@ def main() -> None:
         peaks[name] = json.loads(out)["peak_mib"]
 
     print(f"device {pipe.device}, {args.frames} frames at {tiny.SIZE}x{tiny.SIZE}, {args.steps} steps, "
-          f"best of {args.repeats} (tiny random-weight models)")  # fmt: skip
+          f"best of {args.repeats}, {'wall' if pipe.device.type == 'cuda' else 'CPU'} time (tiny random-weight models)")  # fmt: skip
     print(f"{'variant':<22}{'s/step':>10}{'ratio':>8}{'peak +MiB':>11}{'ratio':>8}")
     labels = {"plain": "plain SVD", "video": "drafter video phase", "scene": "drafter whole scene"}
     for name in times:

@@ -10,6 +10,17 @@ from core.settings import Settings
 from generators.diffusion import tiny
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _one_torch_thread():
+    """Tiny models gain nothing from threads; on a shared 2-core machine one thread is 2-3x faster."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def tiny_overrides(request: pytest.FixtureRequest) -> dict[str, str]:
     root = Path(request.config.cache.mkdir("flowdrafter-tiny-models"))
