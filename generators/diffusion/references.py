@@ -12,10 +12,11 @@ from typing import Any
 import torch
 
 from core.errors import FlowDrafterError
-from core.images import store_image
+from core.edits import set_reference
+from core.images import load_asset_image, store_image
 from core.project import Project
 from core.settings import Settings, get_settings
-from core.storyboard import Entity, EntityKind, Storyboard
+from core.storyboard import Entity, EntityKind, Reference, Storyboard
 
 from . import models
 from .cutout import remove_background
@@ -111,3 +112,22 @@ def make_reference_candidates(
         results.append((store_image(project, image), seed))
     progress(1.0, f"{entity_id}: {n} candidate{'s' if n != 1 else ''} ready")
     return results
+
+
+def cut_out_reference(
+    project: Project, storyboard: Storyboard, entity_id: str, *, settings: Settings | None = None
+) -> Storyboard:
+    """Remove the background of an entity's current reference (e.g. an uploaded photo), on request.
+
+    The cut-out is stored as a new asset (the original stays) and the returned storyboard points at it
+    with `cutout=True`; the caller saves it.
+    """
+    entity = storyboard.entity(entity_id)
+    if entity is None:
+        raise FlowDrafterError(f"no entity with id '{entity_id}'")
+    if entity.reference is None:
+        raise FlowDrafterError(f"entity {entity_id} has no reference image to cut out")
+    image = remove_background(load_asset_image(project, entity.reference.image), settings or get_settings())
+    rel = store_image(project, image)
+    ref = entity.reference.model_copy(update={"image": rel, "cutout": True})
+    return set_reference(storyboard, entity_id, Reference.model_validate(ref.model_dump()))

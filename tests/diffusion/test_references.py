@@ -73,3 +73,22 @@ def test_selftest_fails_with_exit_2_for_a_broken_generator(tiny_env, request, ca
     models_dir = request.config.cache.mkdir("flowdrafter-tiny-models")
     assert main(["selftest", "--models-dir", str(models_dir), "--generator", "no-such-generator"]) == 2
     assert "FAIL no-such-generator" in capsys.readouterr().out
+
+
+def test_an_uploaded_reference_is_cut_out_on_request(project, tiny_env, capsys):
+    from PIL import Image
+
+    from core.edits import set_reference
+    from core.images import import_image
+    from core.storyboard import Reference
+
+    photo = project.root / "photo.png"
+    Image.new("RGB", (40, 30), (200, 60, 60)).save(photo)
+    rel = import_image(project, photo)
+    project.save(set_reference(project.load(), "kitten", Reference(image=rel, source="upload")))
+    assert main(["refs", str(project.root), "--entity", "kitten", "--cutout-existing"]) == 0
+    ref = project.load().entity("kitten").reference
+    assert ref.cutout and ref.source == "upload" and ref.image != rel
+    assert load_asset_image(project, ref.image).mode == "RGBA" and project.resolve_asset(rel).is_file()
+    assert main(["refs", str(project.root), "--entity", "ball", "--cutout-existing"]) == 2
+    assert "ball has no reference image" in capsys.readouterr().err

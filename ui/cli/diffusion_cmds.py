@@ -18,6 +18,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--candidates", type=int, default=4, metavar="N", help="images per entity (default 4)")
     p.add_argument("--seed", type=int, help="first seed (default: from the storyboard seed and the entity id)")
     p.add_argument("--replace", action="store_true", help="set the first candidate even when a reference exists")
+    p.add_argument("--cutout-existing", action="store_true",
+                   help="instead of generating, cut the background out of the entities' current references (uploads)")
     p.set_defaults(func=cmd_refs)
 
     p = sub.add_parser("selftest", help="build tiny models and run every generator on the CPU, offline")
@@ -37,6 +39,15 @@ def cmd_refs(args: argparse.Namespace) -> int:
     for entity_id in ids:
         if sb.entity(entity_id) is None:
             raise FlowDrafterError(f"no entity with id '{entity_id}'; entities: {', '.join(e.id for e in sb.entities)}")
+
+    if args.cutout_existing:
+        from generators.diffusion.references import cut_out_reference
+
+        for entity_id in ids:
+            sb = cut_out_reference(project, sb, entity_id, settings=get_settings())
+            project.save(sb)
+            print(f"{entity_id}: reference cut out to {sb.entity(entity_id).reference.image}")
+        return 0
 
     def progress(fraction: float, message: str) -> None:
         print(f"  {message}", file=sys.stderr, flush=True)
