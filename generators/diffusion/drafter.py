@@ -9,7 +9,6 @@ step callback (camera warp, progress, cancellation).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np

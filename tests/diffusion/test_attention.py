@@ -135,7 +135,7 @@ def test_bind_tokens_points_at_the_entity_words(scene_pipe):
     assert regions[0] == -1  # the start token is never bound
 
 
-def test_masks_that_do_not_fit_the_batch_are_refused(scene_pipe):
+def test_masks_that_do_not_fit_the_batch_are_refused():
     state = attention.RegionState()
     state.set(attention.box_masks([[LEFT]] * 3, LATENT, LATENT))
     with pytest.raises(ValueError, match="does not divide"):
