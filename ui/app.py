@@ -125,7 +125,7 @@ def build_app(start: Session | None = None, services: Services | None = None) ->
                 with gr.Row():
                     plan_into = gr.Radio([("Replace this project's storyboard (undo brings it back)", "this"), ("Create a new project folder", "new")],
                                          value="this", label="Put the plan in", scale=2)
-                    plan_dir = gr.Textbox(label="New project folder", scale=2)
+                    plan_dir = gr.Textbox(label="New project folder", placeholder="e.g. ~/videos/fox-and-log", scale=2, visible=False)
                 plan_btn = gr.Button("Plan the storyboard", variant="primary", elem_id="plan-button")
                 plan_log = gr.Textbox(label="Planner progress", lines=6, max_lines=12, interactive=False, elem_id="plan-log")
                 with gr.Accordion("Redo one stage", open=False, visible=services.replan is not None):
@@ -509,6 +509,9 @@ def build_app(start: Session | None = None, services: Services | None = None) ->
             on(cand_gallery.select, on_pick_candidate, [candidates])
 
         # -- plan --------------------------------------------------------------------------------------------
+
+        plan_into.change(lambda into: gr.update(visible=into == "new"), plan_into, plan_dir, api_visibility=PRIVATE, queue=False,
+                         show_progress="hidden")
 
         if services.plan is not None:
 
