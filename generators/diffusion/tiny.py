@@ -6,15 +6,18 @@ IP-Adapter weights in the file layout `load_ip_adapter` expects, and a tiny U2-N
 the cut-out. Everything is made under `torch.manual_seed(0)`, saved with `save_pretrained(...,
 safe_serialization=True)`, and `build_all` returns the Settings overrides that point at the folders.
 
-Builds are cached under `root/<hash of this file's build recipe>`; a finished build is marked by a
-`done.json`, so an interrupted build is redone and tests build once per session.
+Builds are cached under `root/tiny-<hash of the build recipe>`; a build happens in a private folder that
+is renamed into place when complete (with its `done.json`), so concurrent or interrupted builds never
+leave half a build, and tests build once per session.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+import time
 from pathlib import Path
 
 import torch
@@ -35,14 +38,30 @@ def _recipe_hash() -> str:
 
 def build_all(root: Path) -> dict[str, str]:
     """Build (or reuse) tiny models for every role under `root`; return the Settings overrides for them."""
-    root = Path(root)
-    out = root / f"tiny-{_recipe_hash()}"
-    done = out / "done.json"
+    root = Path(root).expanduser().absolute()
+    final = root / f"tiny-{_recipe_hash()}"
+    done = final / "done.json"
     if done.is_file():
         return json.loads(done.read_text(encoding="utf-8"))
-    if out.exists():
-        shutil.rmtree(out)
+    # build in a private folder and rename it into place, so concurrent builds never see half a build
+    out = root / f".{final.name}-{os.getpid()}-{time.time_ns()}"
     out.mkdir(parents=True)
+    try:
+        overrides = _build_into(out)
+        overrides = {k: v.replace(str(out), str(final)) for k, v in overrides.items()}
+        atomic_write_text(out / "done.json", json.dumps(overrides, indent=2, sort_keys=True))
+        if final.exists() and not done.is_file():
+            shutil.rmtree(final, ignore_errors=True)  # an interrupted build from an older version
+        try:
+            os.rename(out, final)
+        except OSError:  # another process finished first: use its build
+            pass
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+    return json.loads(done.read_text(encoding="utf-8"))
+
+
+def _build_into(out: Path) -> dict[str, str]:
     overrides: dict[str, str] = {}
     overrides.update(build_sd(out / "sd"))
     overrides.update(build_ip_adapter(out / "ip-adapter"))
@@ -53,7 +72,6 @@ def build_all(root: Path) -> dict[str, str]:
 
     overrides.update(tiny_motion.build(out / "motion", Path(overrides["t2i_model"])))
     # -- end of layout-video part ----------------------------------------------------------------------
-    atomic_write_text(done, json.dumps(overrides, indent=2, sort_keys=True))
     return overrides
 
 
