@@ -49,8 +49,13 @@ def test_drafter_is_registered():
 
 
 def test_frames_match_the_scene_and_the_storyboard_size_and_a_seed_repeats(drafter_project, settings):
-    first = _render(drafter_project, settings)
+    seen: list[tuple[float, str]] = []
+    first = _render(drafter_project, settings, progress=lambda f, m: seen.append((f, m)))
     assert len(first) == 5
+    fractions = [f for f, _ in seen]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0  # progress only moves forward, to the end
+    messages = [m for _, m in seen]
+    assert {"scene image: step 1/2", "scene image: step 2/2", "video: step 1/2", "video: step 2/2"} <= set(messages)
     assert all(f.shape == (HEIGHT, WIDTH, 3) and f.dtype == np.uint8 for f in first)
     again = _render(drafter_project, settings)
     assert all(np.array_equal(a, b) for a, b in zip(first, again))
