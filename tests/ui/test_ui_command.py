@@ -58,3 +58,17 @@ def test_ui_command_defaults_to_loopback_and_is_the_default_command(monkeypatch)
     from core.settings import get_settings
 
     assert get_settings().host == "127.0.0.1"
+
+
+def test_a_busy_port_is_one_clear_line_not_a_traceback(tmp_path, capsys):
+    import socket
+
+    from ui.cli import main
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert main(["ui", str(tmp_path / "p"), "--port", str(port)]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot listen on 127.0.0.1:{port}" in err and "Traceback" not in err

@@ -35,6 +35,11 @@ def cmd_ui(args: argparse.Namespace) -> int:
     auth = parse_auth(settings.ui_auth)
     session = start_session(args.dir, args.example)
     print(f"FlowDrafter: editing {session['project']}", flush=True)
+    host = args.host or settings.host
+    port = args.port if args.port is not None else settings.port
     demo = build_app(session)
-    launch(demo, host=args.host or settings.host, port=args.port if args.port is not None else settings.port, auth=auth)
+    try:
+        launch(demo, host=host, port=port, auth=auth)
+    except OSError as err:  # the port is taken, or the address is not one of this machine's
+        raise FlowDrafterError(f"cannot listen on {host}:{port} ({err.strerror or 'port in use'}); choose another with --port") from None
     return 0
