@@ -89,6 +89,7 @@ class Settings(BaseSettings):
     i2v_frames: int | None = Field(default=None, ge=2, le=128, description="Frames the I2V model makes per clip; None = its own default.")
     i2v_motion_bucket: int = Field(default=127, ge=1, le=255, description="SVD motion_bucket_id: more = more motion.")
     camera_warp_steps: float = Field(default=0.3, ge=0.0, le=1.0, description="Fraction of sampling steps in which latents are warped for camera motion.")
+    keep_models: bool = Field(default=True, description="Keep diffusion pipelines loaded between renders; False frees them after each render.")
     forward_chunking: bool = Field(default=False, description="Chunk the UNet feed-forward layers (less VRAM, slower) where supported.")
     steps: int = Field(default=25, ge=1, le=200)
     guidance_scale: float = Field(default=7.5, ge=0.0, le=30.0)

@@ -188,6 +188,9 @@ class DrafterGenerator(Generator):
         ctx.progress(1.0, f"{scene.num_frames} frames")
 
     def close(self) -> None:
-        models.free("scene")
-        models.free("i2v")
+        """Pipelines stay loaded for the next render (they are shared per process) unless `keep_models` is
+        off; `models.free()` releases them on request at any time."""
+        if not self.settings.keep_models:
+            models.free("scene")
+            models.free("i2v")
 

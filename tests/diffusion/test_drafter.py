@@ -96,3 +96,14 @@ def test_changing_a_model_or_steps_changes_the_cache_key(drafter_project, settin
     base = scene_key(ctx, get_generator("drafter", settings))
     for change in ({"i2v_model": "other/model"}, {"steps": 3}, {"ip_adapter_scale": 0.1}):
         assert scene_key(ctx, get_generator("drafter", settings.model_copy(update=change))) != base
+
+
+def test_pipelines_stay_loaded_between_renders_unless_asked_to_free(settings):
+    from generators.diffusion import models
+    from generators.diffusion.scene_image import load_scene_pipeline
+
+    load_scene_pipeline(settings)
+    get_generator("drafter", settings).close()
+    assert "scene" in models.loaded()
+    get_generator("drafter", settings.model_copy(update={"keep_models": False})).close()
+    assert "scene" not in models.loaded() and "i2v" not in models.loaded()
