@@ -80,7 +80,8 @@ def _video(backend, pipe, image, settings, args) -> None:
         progress=lambda d, t: None,
         is_cancelled=lambda: False,
     )
-    backend.run(pipe, image, width=tiny.SIZE, height=tiny.SIZE, num_frames=args.frames, fps=8, seed=0, callback=cb)
+    backend.run(pipe, image, prompt="", negative_prompt="", width=tiny.SIZE, height=tiny.SIZE, num_frames=args.frames,
+                fps=8, seed=0, callback=cb)  # fmt: skip
 
 
 def _project(folder: Path, frames: int):

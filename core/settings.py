@@ -85,7 +85,7 @@ class Settings(BaseSettings):
     cutout_model: str = Field(
         default="u2net", description="rembg session name (u2net, isnet-general-use, birefnet-general, ...) or a local U2-Net-style .onnx file."
     )
-    i2v_pipeline: Literal["svd"] = Field(default="svd", description="Image-to-video pipeline family used by `drafter`.")
+    i2v_pipeline: Literal["svd", "cogvideox"] = Field(default="svd", description="Image-to-video pipeline family used by `drafter` (i2v_model must be of that family).")
     i2v_frames: int | None = Field(default=None, ge=2, le=128, description="Frames the I2V model makes per clip; None = its own default.")
     i2v_motion_bucket: int = Field(default=127, ge=1, le=255, description="SVD motion_bucket_id: more = more motion.")
     camera_warp_steps: float = Field(default=0.3, ge=0.0, le=1.0, description="Fraction of sampling steps in which latents are warped for camera motion.")

@@ -1,10 +1,10 @@
 """`drafter`: VideoDrafter-style generator. Scene reference image -> image-to-video, with the scene's camera
 motion applied by warping the latents in the first sampling steps.
 
-The image-to-video model sits behind `I2VBackend` (chosen by the `i2v_pipeline` setting), so other
-diffusers I2V pipelines can be added next to Stable Video Diffusion without touching the generator: a
-backend loads its pipeline, says its native size, frame count and latent layout, and runs it with our
-step callback (camera warp, progress, cancellation).
+The image-to-video model sits behind `I2VBackend` (chosen by the `i2v_pipeline` setting): Stable Video
+Diffusion by default, CogVideoX image-to-video as a second family. A backend loads its pipeline, says its
+size, frame counts and latent layout, and runs it with our step callback (camera warp, progress,
+cancellation); adding another diffusers I2V pipeline (LTX, Wan) is one more class here.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import torch
 from PIL import Image
 
 from core.settings import Settings
+from core.storyboard import Scene, Storyboard
 
 from ..base import FrameSink, Generator, RenderContext, register
 from . import models
@@ -35,19 +36,38 @@ class I2VBackend:
         self.settings = settings
 
     def load(self) -> Any:
+        """The pipeline, through `models.from_pretrained` / `models.place` / `models.shared`."""
         raise NotImplementedError
 
-    def native_size(self, pipe: Any) -> tuple[int, int]:
-        """(longer side in pixels, multiple the sides must be)."""
+    def size(self, pipe: Any, width: int, height: int) -> tuple[int, int]:
+        """The size to generate at for a storyboard of width x height."""
         raise NotImplementedError
 
-    def default_frames(self, pipe: Any) -> int:
+    def frames(self, pipe: Any, wanted: int) -> int:
+        """How many frames to generate when `wanted` are asked for (at most the model's own count)."""
         raise NotImplementedError
+
+    def latent_frames(self, pipe: Any, num_frames: int) -> int:
+        """Frames along `frame_dim` of the latents (fewer than `num_frames` when the VAE compresses time)."""
+        return num_frames
 
     def run(
-        self, pipe: Any, image: Image.Image, *, width: int, height: int, num_frames: int, fps: int, seed: int, callback: StepCallback
-    ) -> list[Image.Image]:
+        self, pipe: Any, image: Image.Image, *, prompt: str, negative_prompt: str, width: int, height: int,
+        num_frames: int, fps: int, seed: int, callback: StepCallback,
+    ) -> list[Image.Image]:  # fmt: skip
         raise NotImplementedError
+
+    def _load(self, cls_name: str, name: str) -> Any:
+        import diffusers
+
+        settings = self.settings
+        key = models.settings_key(settings, "i2v_pipeline", "i2v_model", "i2v_revision")
+
+        def build() -> Any:
+            pipe = models.from_pretrained(getattr(diffusers, cls_name), models.I2V, settings)
+            return models.place(pipe, settings)
+
+        return models.shared(name, key, build)
 
 
 class SVDBackend(I2VBackend):
@@ -57,28 +77,20 @@ class SVDBackend(I2VBackend):
     frame_dim = 1
 
     def load(self) -> Any:
-        from diffusers import StableVideoDiffusionPipeline
+        return self._load("StableVideoDiffusionPipeline", "i2v")
 
-        settings = self.settings
-        key = models.settings_key(settings, "i2v_model", "i2v_revision")
-
-        def build() -> Any:
-            pipe = models.from_pretrained(StableVideoDiffusionPipeline, models.I2V, settings)
-            return models.place(pipe, settings)
-
-        return models.shared("i2v", key, build)
-
-    def native_size(self, pipe: Any) -> tuple[int, int]:
+    def size(self, pipe: Any, width: int, height: int) -> tuple[int, int]:
         scale = int(pipe.vae_scale_factor)
         multiple = scale * 2 ** (len(pipe.unet.config.block_out_channels) - 1)
-        return int(pipe.unet.config.sample_size) * scale, multiple
+        return model_size(width, height, int(pipe.unet.config.sample_size) * scale, multiple)
 
-    def default_frames(self, pipe: Any) -> int:
-        return int(pipe.unet.config.num_frames)
+    def frames(self, pipe: Any, wanted: int) -> int:
+        return max(2, min(self.settings.i2v_frames or int(pipe.unet.config.num_frames), wanted))
 
     def run(
-        self, pipe: Any, image: Image.Image, *, width: int, height: int, num_frames: int, fps: int, seed: int, callback: StepCallback
-    ) -> list[Image.Image]:
+        self, pipe: Any, image: Image.Image, *, prompt: str, negative_prompt: str, width: int, height: int,
+        num_frames: int, fps: int, seed: int, callback: StepCallback,
+    ) -> list[Image.Image]:  # fmt: skip
         with torch.inference_mode():
             out = pipe(
                 image.resize((width, height), Image.Resampling.LANCZOS),
@@ -96,7 +108,56 @@ class SVDBackend(I2VBackend):
         return list(out.frames[0])
 
 
-I2V_BACKENDS: dict[str, type[I2VBackend]] = {"svd": SVDBackend}
+class CogVideoXBackend(I2VBackend):
+    """CogVideoX image-to-video (`CogVideoXImageToVideoPipeline`, e.g. THUDM/CogVideoX-5b-I2V); it takes the
+    scene's prompt too, renders at its trained size, and its VAE compresses 4 frames into one latent frame:
+    latents are [batch, latent frames, C, H, W] and frame counts are 4k + 1."""
+
+    name = "cogvideox"
+    frame_dim = 1
+
+    def load(self) -> Any:
+        return self._load("CogVideoXImageToVideoPipeline", "i2v")
+
+    def _temporal(self, pipe: Any) -> int:
+        return int(pipe.vae_scale_factor_temporal)
+
+    def size(self, pipe: Any, width: int, height: int) -> tuple[int, int]:
+        scale = int(pipe.vae_scale_factor_spatial)
+        cfg = pipe.transformer.config
+        return int(cfg.sample_width) * scale, int(cfg.sample_height) * scale  # learned positions: trained size only
+
+    def frames(self, pipe: Any, wanted: int) -> int:
+        t = self._temporal(pipe)
+        most = self.settings.i2v_frames or int(pipe.transformer.config.sample_frames)
+        n = max(t + 1, min(most, wanted))
+        return (n - 1) // t * t + 1
+
+    def latent_frames(self, pipe: Any, num_frames: int) -> int:
+        return (num_frames - 1) // self._temporal(pipe) + 1
+
+    def run(
+        self, pipe: Any, image: Image.Image, *, prompt: str, negative_prompt: str, width: int, height: int,
+        num_frames: int, fps: int, seed: int, callback: StepCallback,
+    ) -> list[Image.Image]:  # fmt: skip
+        with torch.inference_mode():
+            out = pipe(
+                image=image.resize((width, height), Image.Resampling.LANCZOS),
+                prompt=prompt,
+                negative_prompt=negative_prompt or None,
+                height=height,
+                width=width,
+                num_frames=num_frames,
+                num_inference_steps=callback.total_steps,
+                guidance_scale=self.settings.guidance_scale,
+                generator=torch.Generator(device="cpu").manual_seed(seed),
+                callback_on_step_end=callback,
+                callback_on_step_end_tensor_inputs=["latents"],
+            )
+        return list(out.frames[0])
+
+
+I2V_BACKENDS: dict[str, type[I2VBackend]] = {"svd": SVDBackend, "cogvideox": CogVideoXBackend}
 
 
 # -- frame resampling -------------------------------------------------------------------------------------------
@@ -115,6 +176,14 @@ def resample(frames: list[Image.Image], num_frames: int, width: int, height: int
         w = pos - a
         out.append(np.clip((1 - w) * arrays[a] + w * arrays[b], 0, 255).round().astype(np.uint8))
     return out
+
+
+def video_prompt(storyboard: Storyboard, scene: Scene) -> str:
+    """For backends that take text: the event, the keyframe descriptions in order, and the style."""
+    parts = [scene.event, *(n.description for n in scene.frames)]
+    if storyboard.style.strip():
+        parts.append(storyboard.style.strip())
+    return ". ".join(p.strip().rstrip(".") for p in parts if p.strip())
 
 
 # -- the generator ---------------------------------------------------------------------------------------------
@@ -166,12 +235,11 @@ class DrafterGenerator(Generator):
         ctx.progress(share, "video: loading models")
         backend = self.backend()
         pipe = backend.load()
-        native, multiple = backend.native_size(pipe)
-        width, height = model_size(storyboard.width, storyboard.height, native, multiple)
-        n_gen = max(2, min(settings.i2v_frames or backend.default_frames(pipe), scene.num_frames))
+        width, height = backend.size(pipe, storyboard.width, storyboard.height)
+        n_gen = backend.frames(pipe, scene.num_frames)
         steps = settings.steps
         callback = StepCallback(
-            camera_moves(scene.camera.motion, scene.camera.strength, n_gen),
+            camera_moves(scene.camera.motion, scene.camera.strength, backend.latent_frames(pipe, n_gen)),
             warp_step_count(settings.camera_warp_steps, steps),
             steps,
             frame_dim=backend.frame_dim,
@@ -179,7 +247,10 @@ class DrafterGenerator(Generator):
             is_cancelled=ctx.is_cancelled,
         )
         fps = max(1, round(storyboard.fps * n_gen / scene.num_frames))
-        frames = backend.run(pipe, image, width=width, height=height, num_frames=n_gen, fps=fps, seed=ctx.seed, callback=callback)
+        frames = backend.run(
+            pipe, image, prompt=video_prompt(storyboard, scene), negative_prompt=storyboard.negative_prompt,
+            width=width, height=height, num_frames=n_gen, fps=fps, seed=ctx.seed, callback=callback,
+        )  # fmt: skip
         ctx.check_cancelled()
 
         # 4. resample to the scene's frame count and the storyboard size, into the sink

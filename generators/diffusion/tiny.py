@@ -310,6 +310,45 @@ def build_svd(folder: Path) -> dict[str, str]:
     return {"i2v_model": str(folder)}
 
 
+# -- CogVideoX image-to-video shape (the drafter's second I2V backend; not part of build_all) ----------------
+
+
+def build_cogvideox(folder: Path) -> dict[str, str]:
+    """A tiny `CogVideoXImageToVideoPipeline` (T5 text encoder with a local Unigram vocabulary); returns the
+    overrides that select it as the drafter's image-to-video model. Renders 32x32, frame counts 4k + 1."""
+    from diffusers import AutoencoderKLCogVideoX, CogVideoXDDIMScheduler, CogVideoXImageToVideoPipeline, CogVideoXTransformer3DModel
+    from transformers import T5Config, T5EncoderModel, T5Tokenizer
+
+    chars = [chr(c) for c in range(32, 127)]
+    vocab = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("\u2581", -2.0)]
+    vocab += [(c, -3.0) for c in chars] + [("\u2581" + c, -2.5) for c in chars]
+    torch.manual_seed(0)
+    text_encoder = T5EncoderModel(
+        T5Config(vocab_size=len(vocab), d_model=32, d_kv=8, d_ff=37, num_layers=2, num_heads=4, relative_attention_num_buckets=8)
+    )
+    torch.manual_seed(0)
+    transformer = CogVideoXTransformer3DModel(
+        num_attention_heads=2, attention_head_dim=16, in_channels=8, out_channels=4, time_embed_dim=2, text_embed_dim=32,
+        num_layers=1, sample_width=4, sample_height=4, sample_frames=9, patch_size=2, temporal_compression_ratio=4,
+        max_text_seq_length=226, use_rotary_positional_embeddings=True, use_learned_positional_embeddings=True,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    vae = AutoencoderKLCogVideoX(
+        in_channels=3, out_channels=3, down_block_types=("CogVideoXDownBlock3D",) * 4,
+        up_block_types=("CogVideoXUpBlock3D",) * 4, block_out_channels=(8, 8, 8, 8), latent_channels=4,
+        layers_per_block=1, norm_num_groups=2, temporal_compression_ratio=4,
+    )  # fmt: skip
+    pipe = CogVideoXImageToVideoPipeline(
+        tokenizer=T5Tokenizer(vocab=vocab, extra_ids=0),
+        text_encoder=text_encoder,
+        vae=vae,
+        transformer=transformer,
+        scheduler=CogVideoXDDIMScheduler(),
+    )
+    pipe.save_pretrained(folder, safe_serialization=True)
+    return {"i2v_pipeline": "cogvideox", "i2v_model": str(folder)}
+
+
 # -- cut-out: a U2-Net-shaped ONNX model (1x3x320x320 in, 1x1x320x320 mask out) -----------------------------
 
 

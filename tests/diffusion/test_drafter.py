@@ -107,3 +107,17 @@ def test_pipelines_stay_loaded_between_renders_unless_asked_to_free(settings):
     assert "scene" in models.loaded()
     get_generator("drafter", settings.model_copy(update={"keep_models": False})).close()
     assert "scene" not in models.loaded() and "i2v" not in models.loaded()
+
+
+@pytest.fixture(scope="module")
+def cogvideox_overrides(tmp_path_factory):
+    from generators.diffusion.tiny import build_cogvideox
+
+    return build_cogvideox(tmp_path_factory.mktemp("cogvideox") / "i2v")
+
+
+def test_another_i2v_pipeline_family_plugs_in_by_setting(drafter_project, tiny_settings, cogvideox_overrides):
+    settings = tiny_settings.model_copy(update=cogvideox_overrides)
+    frames = _render(drafter_project, settings)  # pans: the warp runs over CogVideoX's compressed latent frames
+    assert len(frames) == 5 and all(f.shape == (HEIGHT, WIDTH, 3) for f in frames)
+    assert all(np.array_equal(a, b) for a, b in zip(frames, _render(drafter_project, settings)))
