@@ -1,7 +1,7 @@
 """The scene reference image (VideoDrafter-Img's role), made of maintained diffusers parts.
 
 SD-1.5 (the `t2i_model`) with IP-Adapter: each foreground entity's reference image acts only inside the
-entity's frame-0 box (masked IP-Adapter), and the entity's words in the prompt are bound to the same box
+entity's frame-0 box (masked IP-Adapter), the background entity's reference (if any) on the whole frame, and the entity's words in the prompt are bound to the same box
 (box-masked cross-attention), both through `attention.RegionAttnProcessor`. The prompt is the entities'
 phrases (bound), then the event, the background and the style (free).
 """
@@ -92,7 +92,7 @@ class SceneLayout:
     prompt: str
     token_regions: list[int]
     boxes: list[tuple[float, float, float, float]]  # one per region (entity in frame 0), back to front
-    references: list[tuple[int, Image.Image]]  # (region, reference image) for entities that have one
+    references: list[tuple[int, Image.Image]]  # (region or -1 for the background, image) for entities with one
 
 
 def scene_layout(project: Project, storyboard: Storyboard, scene: Scene, tokenizer: Any) -> SceneLayout:
@@ -112,6 +112,8 @@ def scene_layout(project: Project, storyboard: Storyboard, scene: Scene, tokeniz
     background = storyboard.entity(scene.background) if scene.background else None
     if background is not None:
         segments.append((f", {background.description or background.name}", -1))
+        if background.reference is not None:  # the background's reference acts on the whole frame
+            references.append((-1, composite(load_asset_image(project, background.reference.image))))
     if storyboard.style.strip():
         segments.append((f", {storyboard.style.strip()}", -1))
     prompt, regions = attention.bind_tokens(tokenizer, segments)

@@ -140,3 +140,22 @@ def test_masks_that_do_not_fit_the_batch_are_refused():
     state.set(attention.box_masks([[LEFT]] * 3, LATENT, LATENT))
     with pytest.raises(ValueError, match="does not divide"):
         state.layer_masks(256, 2, torch.zeros(1))
+
+
+def test_scene_layout_binds_each_foreground_entity_to_its_frame0_box_and_the_background_everywhere(tmp_path, scene_pipe):
+    from PIL import Image
+
+    from core.edits import set_reference
+    from core.images import store_image
+    from core.storyboard import Reference
+    from generators.diffusion.scene_image import scene_layout
+    from generators.diffusion.selftest import make_project
+
+    project = make_project(tmp_path / "p")
+    sb = project.load()
+    rel = store_image(project, Image.new("RGB", (32, 32), (20, 160, 40)))
+    sb = set_reference(sb, "garden", Reference(image=rel, source="upload"))
+    layout = scene_layout(project, sb, sb.scene("s1"), scene_pipe[0].tokenizer)
+    assert layout.boxes == [tuple(sb.scene("s1").tracks[0].keyframes[0].box), tuple(sb.scene("s1").tracks[1].keyframes[0].box)]
+    assert [region for region, _ in layout.references] == [0, 1, -1]  # kitten, ball in their boxes; garden everywhere
+    assert set(layout.token_regions) == {-1, 0, 1}
