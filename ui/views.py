@@ -97,7 +97,7 @@ def gallery_items(project: Project, sb: Storyboard) -> list[tuple[object, str]]:
     items: list[tuple[object, str]] = []
     for e in sb.entities:
         path = reference_path(project, sb, e.id)
-        caption = f"{e.name} · {e.kind.value}" + ("" if path else " · no image yet")
+        caption = e.name + (" (background)" if e.kind is EntityKind.background else "")
         items.append((path or placeholder(e.name, e.kind.value), caption))
     return items
 

@@ -247,8 +247,9 @@ def test_frame_description_is_saved(page, app):
 
 def test_uploads_a_photo_and_refuses_bad_files_without_changing_anything(page, app, tmp_path):
     tab(page, "3 · Entities")
-    page.locator("#entity-gallery").get_by_text("kitten · foreground").click()
-    page.wait_for_function("document.querySelector('#entity-name textarea, #entity-name input').value === 'kitten'")
+    for name in ("red ball", "kitten"):  # kitten is shown first: pick another one before, to see the pick land
+        page.locator("#entity-gallery").get_by_text(name, exact=True).click()
+        page.wait_for_function(f"document.querySelector('#entity-name textarea, #entity-name input').value === {json.dumps(name)}")
     desc = page.locator("#entity-description textarea")
     desc.fill("a fluffy orange kitten")
     desc.blur()
@@ -289,7 +290,7 @@ def test_generate_reference_candidates_pick_one_and_cut_it_out(page, app):
     services = app["services"]
     if not (app["tiny"] and services.make_reference_candidates and services.remove_background):
         pytest.skip("reference generation or cut-out is not available")
-    page.locator("#entity-gallery").get_by_text("red ball · foreground").click()
+    page.locator("#entity-gallery").get_by_text("red ball", exact=True).click()
     page.wait_for_function("document.querySelector('#entity-name textarea, #entity-name input').value === 'red ball'")
     page.get_by_text("Generate reference images").click()
     page.locator("#entity-generate").click()
