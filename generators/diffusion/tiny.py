@@ -58,7 +58,22 @@ def build_all(root: Path) -> dict[str, str]:
             pass
     finally:
         shutil.rmtree(out, ignore_errors=True)
+    _prune(root, keep=final)
     return json.loads(done.read_text(encoding="utf-8"))
+
+
+def _prune(root: Path, keep: Path) -> None:
+    """Remove builds of older recipes, and private build folders abandoned more than an hour ago."""
+    for path in root.glob("tiny-*"):
+        if path != keep and path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+    for path in root.glob(".tiny-*"):
+        try:
+            stale = time.time() - path.stat().st_mtime > 3600
+        except OSError:
+            continue
+        if stale:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def _build_into(out: Path) -> dict[str, str]:
