@@ -285,8 +285,11 @@ def build_app(start: Session | None = None, services: Services | None = None) ->
                 gr.update(choices=[("all scenes", "")] + [(label, v) for label, v in views.scene_choices(sb)], value=""),
             ]
 
-        def edit(fn: Callable[..., tuple[Storyboard, str | None] | Storyboard], *, scene_from_result: bool = False):
-            """Wrap a pure handler `fn(sb, scene_id, frame, entity_id, *args)` into an event that commits and refreshes."""
+        def edit(fn: Callable[..., tuple[Storyboard, str] | Storyboard]) -> Callable:
+            """Wrap a pure handler `fn(sb, scene_id, frame, entity_id, *args)` into an edit event.
+
+            `fn` returns the new storyboard, or (new storyboard, id of the scene to show next).
+            """
 
             @user_errors
             def event(s: Session, scene_id: str, f: float, entity_id: str, *args: Any) -> list:
@@ -297,7 +300,7 @@ def build_app(start: Session | None = None, services: Services | None = None) ->
                     return new, (sid, picked)
 
                 s, (sid, picked) = state.apply(s, change)
-                return shown(s, picked if scene_from_result and picked else sid, f, picked if (picked and not scene_from_result) else entity_id)
+                return shown(s, picked or sid, f, entity_id)
 
             return event
 
@@ -311,11 +314,12 @@ def build_app(start: Session | None = None, services: Services | None = None) ->
                 return [gr.update()] * len(ALL)
             return refresh(s, where.get("scene"), where.get("frame"), where.get("entity"))
 
-        def on(trigger: Any, fn: Callable, inputs: list | None = None, outputs: list | None = None, **kw: Any) -> Any:
-            """An edit event: `fn` returns the new session and focus (errors land on invisible state, not on every
-            view), then the views are recomputed."""
-            dep = trigger(fn, inputs=(CTX if inputs is None or inputs[:1] != [None] else []) + [i for i in (inputs or []) if i is not None],
-                          outputs=outputs or [session, focus], api_visibility=PRIVATE, **kw)
+        def on(trigger: Any, fn: Callable, inputs: list | None = None, outputs: list | None = None, *, context: bool = True,
+               **kw: Any) -> Any:
+            """An edit event: `fn(*CTX, *inputs)` returns the new session and focus (so an error lands on invisible
+            state, not on every view), then the views are recomputed."""
+            dep = trigger(fn, inputs=(CTX if context else []) + (inputs or []), outputs=outputs or [session, focus],
+                          api_visibility=PRIVATE, **kw)
             return dep.success(show, [session, focus], ALL, api_visibility=PRIVATE, show_progress="hidden")
 
         # -- load, open, new ------------------------------------------------------------------------------
@@ -335,8 +339,8 @@ def build_app(start: Session | None = None, services: Services | None = None) ->
             s = state.open_session(Path(folder.strip()).expanduser())
             return shown(s, None, 0, None)
 
-        on(open_btn.click, open_project, [None, open_dir])
-        on(open_dir.submit, open_project, [None, open_dir])
+        on(open_btn.click, open_project, [open_dir], context=False)
+        on(open_dir.submit, open_project, [open_dir], context=False)
 
         @user_errors
         def new_project(folder: str, name: str) -> list:
@@ -346,7 +350,7 @@ def build_app(start: Session | None = None, services: Services | None = None) ->
             s = state.open_session(Path(folder.strip()).expanduser())
             return shown(s, None, 0, None)
 
-        on(new_btn.click, new_project, [None, new_dir, example])
+        on(new_btn.click, new_project, [new_dir, example], context=False)
 
         # -- undo / redo ---------------------------------------------------------------------------------
 
@@ -366,9 +370,9 @@ def build_app(start: Session | None = None, services: Services | None = None) ->
         # -- scenes --------------------------------------------------------------------------------------
 
         on(scene_list.input, user_errors(lambda s, sid, f, eid: shown(s, sid, 0, eid)))
-        on(add_scene_btn.click, edit(lambda sb, sid, f, eid: handlers.add_scene(sb, sid), scene_from_result=True))
-        on(dup_scene_btn.click, edit(lambda sb, sid, f, eid: handlers.duplicate_scene(sb, sid), scene_from_result=True))
-        on(del_scene_btn.click, edit(lambda sb, sid, f, eid: handlers.delete_scene(sb, sid), scene_from_result=True))
+        on(add_scene_btn.click, edit(lambda sb, sid, f, eid: handlers.add_scene(sb, sid)))
+        on(dup_scene_btn.click, edit(lambda sb, sid, f, eid: handlers.duplicate_scene(sb, sid)))
+        on(del_scene_btn.click, edit(lambda sb, sid, f, eid: handlers.delete_scene(sb, sid)))
         on(up_btn.click, edit(lambda sb, sid, f, eid: handlers.move_scene(sb, sid, -1)))
         on(down_btn.click, edit(lambda sb, sid, f, eid: handlers.move_scene(sb, sid, +1)))
 
