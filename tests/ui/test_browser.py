@@ -384,6 +384,18 @@ def test_plan_render_and_export_are_usable_from_gradio_client(app):
     assert probe(path).frames > 0
 
 
+def test_the_server_refuses_files_it_did_not_hand_out(app, tmp_path):
+    import urllib.error
+    import urllib.request
+
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not for the browser")
+    for path in (secret, Path("/etc/hostname"), app["project"] / "storyboard.json"):
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(f"{app['url']}/gradio_api/file={path}", timeout=10)
+        assert err.value.code in (403, 404), path
+
+
 def test_two_tabs_on_two_projects_never_mix(page, app, tmp_path):
     from core.examples import copy_example
 
