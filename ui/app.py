@@ -94,7 +94,7 @@ def build_app(start: Session | None = None, services: Services | None = None) ->
     start = start or state.empty_session()
     generators = services.generators()
 
-    with gr.Blocks(title="FlowDrafter") as demo:
+    with gr.Blocks(title="FlowDrafter", delete_cache=(3600, 24 * 3600)) as demo:  # Gradio's copies of served files
         session = gr.State(start)
         candidates = gr.State([])  # [(relative path, seed)] offered for the selected entity
         focus = gr.State({})  # what to show after an edit: {"scene", "frame", "entity"}, "fast" = editor already shown

@@ -8,6 +8,7 @@ shared queue (`GPU_QUEUE`); cancellation is a flag per browser session, checked 
 
 from __future__ import annotations
 
+import atexit
 import importlib
 import logging
 import shutil
@@ -47,6 +48,7 @@ class Services:
         self._generators = _optional("generators.base", "available")
         self._cancel: dict[str, threading.Event] = {}
         self._tmp = Path(tempfile.mkdtemp(prefix="flowdrafter-ui-"))
+        atexit.register(self.cleanup)
 
     # -- what exists -----------------------------------------------------------------------------------
 
