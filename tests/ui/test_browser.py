@@ -320,13 +320,21 @@ def test_preview_plays_the_scene_animatic_in_the_page(page, app):
     shot(page, "05-preview")
 
 
-def test_render_with_the_animatic_shows_per_scene_clips(page, app):
+def test_render_with_the_animatic_shows_per_scene_clips_and_redoes_only_changed_scenes(page, app):
     page.locator("#render-button").click()
     page.wait_for_function("document.querySelector('#render-log textarea').value.startsWith('done:')", timeout=90_000)
-    log = page.locator("#render-log textarea").input_value()
-    assert "rendered" in log
-    clips = sorted((app["project"] / "renders").rglob("*.mp4"))
-    assert len(clips) >= 3
+    page.wait_for_function("document.querySelectorAll('#render-clips video, #render-clips img').length >= 3")
+    assert len(sorted((app["project"] / "renders").rglob("*.mp4"))) >= 3
+    # change one scene (the shown one, s2), render again: only that scene is rendered
+    tab(page, "2 · Storyboard")
+    note = page.locator("#frame-note textarea")
+    note.fill("the kitten stops to sniff a flower")
+    note.press("Enter")
+    wait_for(lambda: any(n["description"] == "the kitten stops to sniff a flower" for n in scene(saved(app), "s2")["frames"]),
+             what="the changed scene")  # fmt: skip
+    tab(page, "4 · Preview, render, export")
+    page.locator("#render-button").click()
+    page.wait_for_function("document.querySelector('#render-log textarea').value.startsWith('done: 1 rendered, 2 reused')", timeout=90_000)
     shot(page, "06-rendered")
 
 
