@@ -11,6 +11,7 @@ from functools import lru_cache
 
 from PIL import Image, ImageDraw, ImageFont
 
+from core.errors import AssetError
 from core.layout import frame_description
 from core.project import Project
 from core.storyboard import CameraMotion, EntityKind, Storyboard, TransitionKind
@@ -87,7 +88,7 @@ def reference_path(project: Project, sb: Storyboard, entity_id: str | None) -> s
         return None
     try:
         path = project.resolve_asset(entity.reference.image)
-    except Exception:  # noqa: BLE001 - an unusable path shows the placeholder, `check` reports it
+    except AssetError:  # a path leaving the project shows the placeholder; `flowdrafter check` reports it
         return None
     return str(path) if path.is_file() else None
 
