@@ -254,6 +254,7 @@ def build_app(start: Session | None = None, services: Services | None = None) ->
                 return [views.header(None, None), *undo_redo(s)] + [gr.update()] * (len(ALL) - 3)
             sb = state.storyboard(s)
             project = state.project(s)
+            serve_media(demo, project)
             sid = views.pick_scene(sb, scene_id)
             scene = sb.scene(sid)
             f = max(0, min(int(f or 0), scene.num_frames - 1))
@@ -714,6 +715,19 @@ def start_session(folder: Path | None, example: str = DEFAULT_EXAMPLE, data_dir:
         raise ProjectError(f"{folder} is not a FlowDrafter project (no storyboard.json) and is not empty")
     copy_example(example, folder)
     return state.open_session(folder)
+
+
+def serve_media(demo: gr.Blocks, project: Project) -> None:
+    """Let Gradio hand out an open project's media (assets, renders, exports), wherever the folder is.
+
+    Gradio serves only its temp folder, the working directory and `allowed_paths`; a project elsewhere
+    (the default one lives in the data folder) would otherwise show no images. `storyboard.json` and
+    `.history/` stay private.
+    """
+    for folder in (project.assets_dir, project.renders_dir, project.exports_dir):
+        path = str(folder.resolve())
+        if path not in demo.allowed_paths:
+            demo.allowed_paths.append(path)
 
 
 LOOPBACK = re.compile(r"^(127\.\d+\.\d+\.\d+|localhost|::1)$")

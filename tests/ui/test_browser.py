@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -66,7 +68,13 @@ def app(tmp_path_factory, request):
         pass
     settings = Settings(data_dir=root / "data", llm=llm or "none", llm_max_tokens=96, llm_refine_rounds=0, **tiny)
     services = Services(settings)
-    session = start_session(root / "project", "kitten-garden")
+    # Like the default project (in the data folder), outside the temp dir and the working directory, which
+    # Gradio would serve anyway: the editor must still show its images and clips.
+    home = Path.home() / ".cache"
+    home.mkdir(parents=True, exist_ok=True)
+    outside = Path(tempfile.mkdtemp(prefix="flowdrafter-ui-test-", dir=home))
+    request.addfinalizer(lambda: shutil.rmtree(outside, ignore_errors=True))
+    session = start_session(outside / "project", "kitten-garden")
     demo = build_app(session, services)
     port = free_port()
     launch(demo, host="127.0.0.1", port=port, block=False, quiet=True)
@@ -436,7 +444,9 @@ def test_plan_a_new_storyboard_with_a_tiny_llm(page, app):
     page.fill("#plan-prompt textarea", "a fox jumps over a log")
     page.get_by_label("Create a new project folder").check()
     target = app["root"] / "planned"
-    page.get_by_label("New project folder").last.fill(str(target))
+    folder = page.get_by_role("textbox", name="New project folder", exact=True)  # shown once "new" is picked
+    folder.wait_for(state="visible")
+    folder.fill(str(target))
     page.locator("#plan-button").click()
     page.wait_for_function("document.querySelector('#plan-log textarea').value.includes('done:')", timeout=150_000)
     assert (target / "storyboard.json").is_file()
