@@ -16,10 +16,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 
 from bench.bench_incremental import bench_project, timed  # noqa: E402
-from generators.animatic import AnimaticGenerator, SceneCompositor  # noqa: E402
-from generators.base import RenderContext  # noqa: E402
-from generators.render import render_storyboard  # noqa: E402
-from generators.video import FfmpegSink  # noqa: E402
+from flowdrafter.generators.animatic import AnimaticGenerator, SceneCompositor  # noqa: E402
+from flowdrafter.generators.base import RenderContext  # noqa: E402
+from flowdrafter.generators.render import render_storyboard  # noqa: E402
+from flowdrafter.generators.video import FfmpegSink  # noqa: E402
 
 FRAMES = 240
 

@@ -38,12 +38,12 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from core.settings import Settings  # noqa: E402
-from generators.base import RenderContext, get_generator  # noqa: E402
-from generators.diffusion import tiny  # noqa: E402
-from generators.diffusion.camera_warp import StepCallback, camera_moves, warp_step_count  # noqa: E402
-from generators.diffusion.drafter import SVDBackend  # noqa: E402
-from generators.diffusion.selftest import make_project  # noqa: E402
+from flowdrafter.core.settings import Settings  # noqa: E402
+from flowdrafter.generators.base import RenderContext, get_generator  # noqa: E402
+from flowdrafter.generators.testing import tiny  # noqa: E402
+from flowdrafter.generators.diffusion.camera_warp import StepCallback, camera_moves, warp_step_count  # noqa: E402
+from flowdrafter.generators.diffusion.drafter import SVDBackend  # noqa: E402
+from flowdrafter.generators.diffusion.selftest import make_project  # noqa: E402
 
 
 class _Sink:
@@ -86,7 +86,7 @@ def _video(backend, pipe, image, settings, args) -> None:
 
 def _project(folder: Path, frames: int):
     """The selftest project with scene s1 as long as the clips the other variants make."""
-    from core.storyboard import parse_storyboard
+    from flowdrafter.core.storyboard import parse_storyboard
 
     project = make_project(folder)
     doc = project.load().model_dump(mode="json")
@@ -154,7 +154,7 @@ def child(args: argparse.Namespace) -> None:
         run = {"plain": lambda: _plain(pipe, image, args), "video": lambda: _video(backend, pipe, image, settings, args),
                "scene": lambda: _scene(settings, project, args)}[args.variant]  # fmt: skip
         if args.variant == "scene":  # load the scene-image models before measuring, as the others are loaded
-            from generators.diffusion.scene_image import load_scene_pipeline
+            from flowdrafter.generators.diffusion.scene_image import load_scene_pipeline
 
             load_scene_pipeline(settings)[0].set_progress_bar_config(disable=True)
         print(json.dumps({"peak_mib": _peak_growth(run, pipe.device), "device": str(pipe.device)}))

@@ -14,9 +14,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import time  # noqa: E402
 
-from core.project import Project  # noqa: E402
-from core.storyboard import parse_storyboard  # noqa: E402
-from generators.render import render_storyboard  # noqa: E402
+from flowdrafter.core.project import Project  # noqa: E402
+from flowdrafter.core.storyboard import parse_storyboard  # noqa: E402
+from flowdrafter.generators.render import render_storyboard  # noqa: E402
 
 
 def bench_project(root: Path, scenes: int = 6, frames: int = 48, *, transition: dict | None = None,

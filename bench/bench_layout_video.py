@@ -34,13 +34,13 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from core.images import store_image  # noqa: E402
-from core.project import Project  # noqa: E402
-from core.settings import Settings  # noqa: E402
-from core.storyboard import parse_storyboard  # noqa: E402
-from generators.base import RenderContext  # noqa: E402
-from generators.diffusion.layout_video import LayoutVideoGenerator  # noqa: E402
-from generators.diffusion.tiny import build_all  # noqa: E402
+from flowdrafter.core.images import store_image  # noqa: E402
+from flowdrafter.core.project import Project  # noqa: E402
+from flowdrafter.core.settings import Settings  # noqa: E402
+from flowdrafter.core.storyboard import parse_storyboard  # noqa: E402
+from flowdrafter.generators.base import RenderContext  # noqa: E402
+from flowdrafter.generators.diffusion.layout_video import LayoutVideoGenerator  # noqa: E402
+from flowdrafter.generators.testing.tiny import build_all  # noqa: E402
 
 PROMPT = "a cat and a ball in a garden, watercolor"
 S1, S2 = 1, 3

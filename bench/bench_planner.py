@@ -23,20 +23,20 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parents[1] / "tests")]  # bench.*, builders.*
 
-from core.examples import example_path  # noqa: E402
-from core.layout import frame_description, norm_to_lmd, scene_layout  # noqa: E402
-from core.project import Project  # noqa: E402
-from core.settings import Settings  # noqa: E402
-from core.storyboard import Scene  # noqa: E402
-from planners.ask import Asker, parse_and_validate, strict  # noqa: E402
-from planners.llm import Completion  # noqa: E402
-from planners.llama_backend import LlamaBackend  # noqa: E402
-from planners.pipeline import plan  # noqa: E402
-from planners.repair import repair_entities, repair_layout, repair_script  # noqa: E402
-from planners.schemas import EntitiesReply, LayoutReply, ScriptReply, entities_problems, layout_problems, script_problems  # noqa: E402
-from planners.tiny_gguf import write_tiny_gguf  # noqa: E402
+from flowdrafter.core.examples import example_path  # noqa: E402
+from flowdrafter.core.layout import frame_description, norm_to_lmd, scene_layout  # noqa: E402
+from flowdrafter.core.project import Project  # noqa: E402
+from flowdrafter.core.settings import Settings  # noqa: E402
+from flowdrafter.core.storyboard import Scene  # noqa: E402
+from flowdrafter.planners.ask import Asker, parse_and_validate, strict  # noqa: E402
+from flowdrafter.planners.llm import Completion  # noqa: E402
+from flowdrafter.planners.llama_backend import LlamaBackend  # noqa: E402
+from flowdrafter.planners.pipeline import plan  # noqa: E402
+from flowdrafter.planners.repair import repair_entities, repair_layout, repair_script  # noqa: E402
+from flowdrafter.planners.schemas import EntitiesReply, LayoutReply, ScriptReply, entities_problems, layout_problems, script_problems  # noqa: E402
+from builders.tiny_gguf import write_tiny_gguf  # noqa: E402
 
 PROMPT = "a paper boat sails down a rainy gutter, falls into a puddle, a frog hops on board, and they drift away"
 

@@ -16,10 +16,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.bench_incremental import bench_project, timed  # noqa: E402
-from generators.export import export  # noqa: E402
-from generators.render import render_storyboard  # noqa: E402
-from generators.stitch import stitch  # noqa: E402
-from generators.video import ffmpeg_exe, probe  # noqa: E402
+from flowdrafter.generators.export import export  # noqa: E402
+from flowdrafter.generators.render import render_storyboard  # noqa: E402
+from flowdrafter.generators.stitch import stitch  # noqa: E402
+from flowdrafter.generators.video import ffmpeg_exe, probe  # noqa: E402
 
 SCENES, FRAMES = 8, 48
 

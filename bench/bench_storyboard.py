@@ -15,8 +15,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.storyboard import MAX_SCENES, Storyboard  # noqa: E402
-from core.upgrade import load_storyboard  # noqa: E402
+from flowdrafter.core.storyboard import MAX_SCENES, Storyboard  # noqa: E402
+from flowdrafter.core.upgrade import load_storyboard  # noqa: E402
 
 TARGET_SECONDS = 1.0
 

@@ -18,7 +18,6 @@ import signal
 import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
@@ -94,8 +93,7 @@ def main() -> None:
         raise SystemExit(f"{CHROMIUM} is missing; install Debian's chromium to run this benchmark")
     from playwright.sync_api import sync_playwright
 
-    sys.path.insert(0, str(ROOT))
-    from core.examples import copy_example
+    from flowdrafter.core.examples import copy_example
 
     with tempfile.TemporaryDirectory() as tmp:
         project = copy_example("kitten-garden", Path(tmp) / "project").root

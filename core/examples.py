@@ -1,14 +1,16 @@
-"""The example projects that ship with FlowDrafter (under `assets/examples/`)."""
+"""The example projects that ship with FlowDrafter (`assets/examples/`, package data of `flowdrafter.assets`)."""
 
 from __future__ import annotations
 
 import shutil
+from importlib.resources import files
 from pathlib import Path
 
 from .errors import ProjectError
 from .project import Project
 
-EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "assets" / "examples"
+# a wheel installs onto the file system, so the resource folder is a real folder that copytree can read
+EXAMPLES_DIR = Path(str(files("flowdrafter.assets") / "examples"))
 DEFAULT_EXAMPLE = "kitten-garden"
 
 

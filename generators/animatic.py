@@ -26,11 +26,11 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from core.errors import AssetError, RenderError
-from core.images import load_asset_image
-from core.layout import ease, frame_description, frame_layout, norm_to_pixels
-from core.project import Project
-from core.storyboard import CameraMotion, Easing, Entity, Scene, Storyboard
+from flowdrafter.core.errors import AssetError, RenderError
+from flowdrafter.core.images import load_asset_image
+from flowdrafter.core.layout import ease, frame_description, frame_layout, norm_to_pixels
+from flowdrafter.core.project import Project
+from flowdrafter.core.storyboard import CameraMotion, Easing, Entity, Scene, Storyboard
 
 from .base import FrameSink, Generator, RenderContext, register
 

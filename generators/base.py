@@ -17,10 +17,10 @@ from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
-from core.errors import Cancelled, RenderError
-from core.project import Project
-from core.settings import Settings, get_settings
-from core.storyboard import Scene, Storyboard
+from flowdrafter.core.errors import Cancelled, RenderError
+from flowdrafter.core.project import Project
+from flowdrafter.core.settings import Settings, get_settings
+from flowdrafter.core.storyboard import Scene, Storyboard
 
 
 class FrameSink(Protocol):
@@ -105,7 +105,7 @@ def _load_builtin() -> None:
     # Importing the modules registers their generators; missing optional parts simply don't register.
     import importlib
 
-    for module in ("generators.animatic", "generators.diffusion.drafter", "generators.diffusion.layout_video"):
+    for module in ("flowdrafter.generators.animatic", "flowdrafter.generators.diffusion.drafter", "flowdrafter.generators.diffusion.layout_video"):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as err:

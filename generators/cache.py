@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core.atomic import atomic_write_text
-from core.errors import AssetError, RenderError
-from core.project import Project
-from core.storyboard import Storyboard
+from flowdrafter.core.atomic import atomic_write_text
+from flowdrafter.core.errors import AssetError, RenderError
+from flowdrafter.core.project import Project
+from flowdrafter.core.storyboard import Storyboard
 
 from .base import Generator, RenderContext
 from .video import ENCODER_VERSION, probe

@@ -10,12 +10,12 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from core.errors import RenderError
-from core.layout import frame_description, frame_layout, keyframe_frames, norm_to_pixels
-from core.project import Project
-from core.settings import Settings
-from core.storyboard import Scene, Storyboard
-from core.timeline import timecode
+from flowdrafter.core.errors import RenderError
+from flowdrafter.core.layout import frame_description, frame_layout, keyframe_frames, norm_to_pixels
+from flowdrafter.core.project import Project
+from flowdrafter.core.settings import Settings
+from flowdrafter.core.storyboard import Scene, Storyboard
+from flowdrafter.core.timeline import timecode
 
 from .animatic import compose_frame, entity_color, font
 from .base import ProgressFn

@@ -19,11 +19,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from core.atomic import atomic_path
-from core.errors import FlowDrafterError, RenderError
-from core.project import Project
-from core.settings import Settings
-from core.storyboard import Storyboard
+from flowdrafter.core.atomic import atomic_path
+from flowdrafter.core.errors import FlowDrafterError, RenderError
+from flowdrafter.core.project import Project
+from flowdrafter.core.settings import Settings
+from flowdrafter.core.storyboard import Storyboard
 
 from .base import ProgressFn
 

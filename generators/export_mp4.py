@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from core.errors import RenderError
-from core.project import Project
-from core.settings import Settings
-from core.storyboard import Scene, Storyboard
+from flowdrafter.core.errors import RenderError
+from flowdrafter.core.project import Project
+from flowdrafter.core.settings import Settings
+from flowdrafter.core.storyboard import Scene, Storyboard
 
 from .animatic import font
 from .base import ProgressFn

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import opentimelineio as otio
 
-from core.project import Project
-from core.settings import Settings
-from core.storyboard import Storyboard, TransitionKind
-from core.timeline import overlap_after
+from flowdrafter.core.project import Project
+from flowdrafter.core.settings import Settings
+from flowdrafter.core.storyboard import Storyboard, TransitionKind
+from flowdrafter.core.timeline import overlap_after
 
 from .base import ProgressFn
 from .render import render_storyboard

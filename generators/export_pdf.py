@@ -13,12 +13,12 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from core.errors import RenderError
-from core.layout import frame_description
-from core.project import Project
-from core.settings import Settings
-from core.storyboard import CameraMotion, Scene, Storyboard, TransitionKind
-from core.timeline import timecode, total_frames
+from flowdrafter.core.errors import RenderError
+from flowdrafter.core.layout import frame_description
+from flowdrafter.core.project import Project
+from flowdrafter.core.settings import Settings
+from flowdrafter.core.storyboard import CameraMotion, Scene, Storyboard, TransitionKind
+from flowdrafter.core.timeline import timecode, total_frames
 
 from .animatic import font
 from .base import ProgressFn

@@ -11,9 +11,9 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
-from core.project import ASSETS, STORYBOARD, Project
-from core.settings import Settings
-from core.storyboard import Storyboard
+from flowdrafter.core.project import ASSETS, STORYBOARD, Project
+from flowdrafter.core.settings import Settings
+from flowdrafter.core.storyboard import Storyboard
 
 from .base import ProgressFn
 from .cache import generator_dir

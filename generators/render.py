@@ -14,11 +14,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.atomic import atomic_path, atomic_write_text
-from core.errors import RenderError
-from core.project import Project
-from core.settings import Settings
-from core.storyboard import Storyboard
+from flowdrafter.core.atomic import atomic_path, atomic_write_text
+from flowdrafter.core.errors import RenderError
+from flowdrafter.core.project import Project
+from flowdrafter.core.settings import Settings
+from flowdrafter.core.storyboard import Storyboard
 
 from . import animatic as _animatic  # noqa: F401 - registers the default generator without importing torch
 from .base import ProgressFn, RenderContext, get_generator

@@ -25,9 +25,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from core.errors import RenderError
-from core.storyboard import Storyboard, TransitionKind
-from core.timeline import overlap_after, total_frames
+from flowdrafter.core.errors import RenderError
+from flowdrafter.core.storyboard import Storyboard, TransitionKind
+from flowdrafter.core.timeline import overlap_after, total_frames
 
 from .video import FfmpegSink, concat_entry, gop, read_ranges, run_ffmpeg
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.errors import RenderError
+from flowdrafter.core.errors import RenderError
 
 # Bump when the encoder parameters change: it is part of every render cache key.
 ENCODER_VERSION = "x264-crf20-veryfast-bf0-gop1s-1"

@@ -13,9 +13,9 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from core.errors import PlanningError
-from core.settings import Settings
-from core.storyboard import validation_problems
+from flowdrafter.core.errors import PlanningError
+from flowdrafter.core.settings import Settings
+from flowdrafter.core.storyboard import validation_problems
 
 from .cache import ReplyCache, reply_key
 from .jsonparse import ReplyParseError, parse_reply

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from core.atomic import atomic_write_text
+from flowdrafter.core.atomic import atomic_write_text
 
 
 def reply_key(*, model_id: str, template: str, stage: str, request: dict[str, Any]) -> str:

@@ -11,8 +11,8 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from core.layout import box_area, box_center, box_iou, lerp_box
-from core.storyboard import Box, CameraMotion
+from flowdrafter.core.layout import box_area, box_center, box_iou, lerp_box
+from flowdrafter.core.storyboard import Box, CameraMotion
 
 from .schemas import LayoutReply
 

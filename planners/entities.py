@@ -4,7 +4,7 @@ written once for the whole storyboard so reference images and scenes stay consis
 
 from __future__ import annotations
 
-from core.storyboard import Storyboard
+from flowdrafter.core.storyboard import Storyboard
 
 from .ask import Asker, strict
 from .repair import repair_entities

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import math
 
-from core.layout import box_center, box_iou, clamp_box
-from core.storyboard import Box
+from flowdrafter.core.layout import box_center, box_iou, clamp_box
+from flowdrafter.core.storyboard import Box
 
 from .checks import (
     MAX_AREA,

@@ -8,8 +8,8 @@ start where the previous scene left it.
 
 from __future__ import annotations
 
-from core.layout import clamp_box, frame_layout
-from core.storyboard import FrameNote, Keyframe, Scene, Storyboard, Track, TransitionKind
+from flowdrafter.core.layout import clamp_box, frame_layout
+from flowdrafter.core.storyboard import FrameNote, Keyframe, Scene, Storyboard, Track, TransitionKind
 
 from .ask import Asker, strict
 from .checks import SceneContext

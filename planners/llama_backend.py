@@ -16,8 +16,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from core.errors import ModelUnavailableError, PlanningError
-from core.settings import Settings
+from flowdrafter.core.errors import ModelUnavailableError, PlanningError
+from flowdrafter.core.settings import Settings
 
 from .llm import Completion, Progress, TokenProgress
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from core.settings import Settings
+from flowdrafter.core.settings import Settings
 
 Progress = Callable[[str], None]
 TokenProgress = Callable[[int, float], None]  # (tokens so far, seconds so far), called every few seconds

@@ -13,8 +13,8 @@ from typing import Any
 
 import httpx
 
-from core.errors import ModelUnavailableError, PlanningError
-from core.settings import Settings
+from flowdrafter.core.errors import ModelUnavailableError, PlanningError
+from flowdrafter.core.settings import Settings
 
 from .llm import Completion, TokenProgress
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import random
 from typing import Literal
 
-from core.errors import PlanningError
-from core.settings import Settings, get_settings
-from core.storyboard import Storyboard
+from flowdrafter.core.errors import PlanningError
+from flowdrafter.core.settings import Settings, get_settings
+from flowdrafter.core.storyboard import Storyboard
 
 from .ask import Asker
 from .cache import ReplyCache

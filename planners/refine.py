@@ -8,7 +8,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from core.errors import PlanningError
+from flowdrafter.core.errors import PlanningError
 
 from .ask import Asker
 from .checks import Problem, SceneContext, check_layout

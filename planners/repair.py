@@ -11,9 +11,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from core.errors import PlanningError
-from core.layout import clamp_box
-from core.storyboard import MAX_MOTION, CameraMotion
+from flowdrafter.core.errors import PlanningError
+from flowdrafter.core.layout import clamp_box
+from flowdrafter.core.storyboard import MAX_MOTION, CameraMotion
 
 from .schemas import (
     CONTROL_CHARS,

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from core.storyboard import MAX_MOTION, CameraMotion
+from flowdrafter.core.storyboard import MAX_MOTION, CameraMotion
 
 MAX_PLAN_SCENES = 12
 MAX_FOREGROUND = 4  # foreground entities per scene

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from core.storyboard import (
+from flowdrafter.core.storyboard import (
     MAX_FRAMES_PER_SCENE,
     BackgroundMotion,
     Camera,

@@ -1,4 +1,4 @@
-"""Prompt templates: versioned text files under `planners/prompts/`, kept apart from parsing and backends.
+"""Prompt templates: versioned text files under `planners/prompts/` (package data), kept apart from parsing and backends.
 
 A template file is a chat: `=== system`, `=== user`, `=== assistant` headers start messages (the few-shot
 examples are user/assistant pairs), lines starting with `#` before the first header are comments, and
@@ -13,10 +13,10 @@ import hashlib
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
+from importlib.resources import files
 from string import Template as _Subst
 
-PROMPTS_DIR = Path(__file__).resolve().parent / "prompts"
+PROMPTS_DIR = files("flowdrafter.planners") / "prompts"  # package data: works from a checkout and a wheel
 
 # The template version each stage uses; bump it (and add the new file) when a prompt changes meaning.
 VERSIONS = {"script": 1, "rescene": 1, "entities": 1, "layout": 1, "refine": 1, "reask": 1}

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from core.project import Project
-from core.settings import get_settings
-from core.storyboard import Storyboard, parse_storyboard
+from flowdrafter.core.project import Project
+from flowdrafter.core.settings import get_settings
+from flowdrafter.core.storyboard import Storyboard, parse_storyboard
 
 SAMPLE = {
     "schema_version": 1,

@@ -20,12 +20,12 @@ from typing import Any
 
 import gradio as gr
 
-from core.errors import Cancelled, FlowDrafterError, ProjectError
-from core.examples import DEFAULT_EXAMPLE, copy_example, list_examples
-from core.images import store_image
-from core.layout import keyframe_frames
-from core.project import Project, is_project
-from core.storyboard import MAX_MOTION, Storyboard, slugify
+from flowdrafter.core.errors import Cancelled, FlowDrafterError, ProjectError
+from flowdrafter.core.examples import DEFAULT_EXAMPLE, copy_example, list_examples
+from flowdrafter.core.images import store_image
+from flowdrafter.core.layout import keyframe_frames
+from flowdrafter.core.project import Project, is_project
+from flowdrafter.core.storyboard import MAX_MOTION, Storyboard, slugify
 
 from . import handlers, state, views
 from .layout_editor import layout_editor, editor_value
@@ -476,7 +476,7 @@ def build_app(start: Session | None = None, services: Services | None = None) ->
 
             @user_errors
             def on_cutout(s: Session, scene_id: str, f: float, entity_id: str) -> list:
-                from core.images import load_asset_image
+                from flowdrafter.core.images import load_asset_image
 
                 sb = state.storyboard(s)
                 entity = sb.entity(entity_id) if entity_id else None
@@ -705,7 +705,7 @@ def start_session(folder: Path | None, example: str = DEFAULT_EXAMPLE, data_dir:
     Without a folder, the example is copied once into the data folder and reopened on later starts.
     """
     if folder is None:
-        from core.settings import get_settings
+        from flowdrafter.core.settings import get_settings
 
         folder = (data_dir or get_settings().data_dir) / "projects" / example
     folder = Path(folder).expanduser()
@@ -745,7 +745,7 @@ def exposure_warning(host: str, auth: tuple[str, str] | None) -> str | None:
 
 def launch(demo: gr.Blocks, *, host: str, port: int, auth: tuple[str, str] | None = None, block: bool = True, quiet: bool = False) -> Any:
     """Start the server: never a share link; only the app's own files are served; uploads are capped."""
-    from core.settings import get_settings
+    from flowdrafter.core.settings import get_settings
 
     from .theme import CSS, THEME
 

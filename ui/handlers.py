@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from core import edits
-from core.errors import AssetError, StoryboardError
-from core.images import import_image
-from core.layout import pixels_to_norm
-from core.project import Project
-from core.storyboard import EntityKind, Reference, Storyboard
+from flowdrafter.core import edits
+from flowdrafter.core.errors import AssetError, StoryboardError
+from flowdrafter.core.images import import_image
+from flowdrafter.core.layout import pixels_to_norm
+from flowdrafter.core.project import Project
+from flowdrafter.core.storyboard import EntityKind, Reference, Storyboard
 
 # -- the layout editor --------------------------------------------------------------------------------
 

@@ -23,8 +23,8 @@ from typing import Any
 import gradio as gr
 from PIL import Image
 
-from core.layout import frame_layout, norm_to_pixels
-from core.storyboard import EntityKind, Storyboard
+from flowdrafter.core.layout import frame_layout, norm_to_pixels
+from flowdrafter.core.storyboard import EntityKind, Storyboard
 
 PALETTE = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6", "#9a6324", "#469990", "#800000"]
 

@@ -17,7 +17,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from core.settings import Settings, get_settings
+from flowdrafter.core.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
@@ -37,15 +37,15 @@ def _optional(module: str, attr: str) -> Any:
 class Services:
     def __init__(self, settings: Settings | None = None):
         self.settings = settings or get_settings()
-        self.plan = _optional("planners.pipeline", "plan")
-        self.replan = _optional("planners.pipeline", "replan")
-        self.compose_frame = _optional("generators.animatic", "compose_frame")
-        self.entity_color = _optional("generators.animatic", "entity_color")
-        self.render_storyboard = _optional("generators.render", "render_storyboard")
-        self.export = _optional("generators.export", "export")
-        self.make_reference_candidates = _optional("generators.diffusion.references", "make_reference_candidates")
-        self.remove_background = _optional("generators.diffusion.cutout", "remove_background")
-        self._generators = _optional("generators.base", "available")
+        self.plan = _optional("flowdrafter.planners.pipeline", "plan")
+        self.replan = _optional("flowdrafter.planners.pipeline", "replan")
+        self.compose_frame = _optional("flowdrafter.generators.animatic", "compose_frame")
+        self.entity_color = _optional("flowdrafter.generators.animatic", "entity_color")
+        self.render_storyboard = _optional("flowdrafter.generators.render", "render_storyboard")
+        self.export = _optional("flowdrafter.generators.export", "export")
+        self.make_reference_candidates = _optional("flowdrafter.generators.diffusion.references", "make_reference_candidates")
+        self.remove_background = _optional("flowdrafter.generators.diffusion.cutout", "remove_background")
+        self._generators = _optional("flowdrafter.generators.base", "available")
         self._cancel: dict[str, threading.Event] = {}
         self._tmp = Path(tempfile.mkdtemp(prefix="flowdrafter-ui-"))
         atexit.register(self.cleanup)

@@ -15,11 +15,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from core.errors import ProjectError
-from core.history import History
-from core.project import Project
-from core.settings import get_settings
-from core.storyboard import Storyboard
+from flowdrafter.core.errors import ProjectError
+from flowdrafter.core.history import History
+from flowdrafter.core.project import Project
+from flowdrafter.core.settings import get_settings
+from flowdrafter.core.storyboard import Storyboard
 
 Session = dict[str, Any]
 

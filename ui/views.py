@@ -11,11 +11,11 @@ from functools import lru_cache
 
 from PIL import Image, ImageDraw, ImageFont
 
-from core.errors import AssetError
-from core.layout import frame_description
-from core.project import Project
-from core.storyboard import CameraMotion, EntityKind, Storyboard, TransitionKind
-from core.timeline import seconds, total_frames
+from flowdrafter.core.errors import AssetError
+from flowdrafter.core.layout import frame_description
+from flowdrafter.core.project import Project
+from flowdrafter.core.storyboard import CameraMotion, EntityKind, Storyboard, TransitionKind
+from flowdrafter.core.timeline import seconds, total_frames
 
 CAMERA_CHOICES = [(m.value.replace("_", " "), m.value) for m in CameraMotion]
 TRANSITION_CHOICES = [("cut", TransitionKind.cut.value), ("crossfade", TransitionKind.crossfade.value), ("fade to black", TransitionKind.fade.value)]

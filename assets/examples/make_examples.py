@@ -29,11 +29,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageChops, ImageDraw, ImageFilter
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root, for `core`
-
-from core.atomic import atomic_write_bytes, atomic_write_text  # noqa: E402
-from core.errors import StoryboardError  # noqa: E402
-from core.storyboard import parse_storyboard  # noqa: E402
+from flowdrafter.core.atomic import atomic_write_bytes, atomic_write_text
+from flowdrafter.core.errors import StoryboardError
+from flowdrafter.core.storyboard import parse_storyboard
 
 Point = tuple[float, float]
 Color = tuple[int, int, int]

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from core.storyboard import CameraMotion
+from flowdrafter.core.storyboard import CameraMotion
 
 MAX_PAN = 0.25  # fraction of the frame a pan covers over the whole clip at strength 1
 MAX_ZOOM = 0.5  # a zoom-in ends at 1 + MAX_ZOOM times the size at strength 1
@@ -115,7 +115,7 @@ class StepCallback:
         self.steps_done = 0
 
     def __call__(self, pipe: Any, step: int, timestep: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
-        from core.errors import Cancelled
+        from flowdrafter.core.errors import Cancelled
 
         self.steps_done = step + 1
         out: dict[str, Any] = {}

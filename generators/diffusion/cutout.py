@@ -15,8 +15,8 @@ from typing import Any
 
 from PIL import Image
 
-from core.errors import ModelUnavailableError
-from core.settings import Settings, get_settings
+from flowdrafter.core.errors import ModelUnavailableError
+from flowdrafter.core.settings import Settings, get_settings
 
 from . import models
 

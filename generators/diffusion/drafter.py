@@ -15,8 +15,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from core.settings import Settings
-from core.storyboard import Scene, Storyboard
+from flowdrafter.core.settings import Settings
+from flowdrafter.core.storyboard import Scene, Storyboard
 
 from ..base import FrameSink, Generator, RenderContext, register
 from . import models

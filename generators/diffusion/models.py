@@ -31,8 +31,8 @@ from typing import Any, TypeVar
 
 import torch
 
-from core.errors import FlowDrafterError, ModelUnavailableError
-from core.settings import Settings
+from flowdrafter.core.errors import FlowDrafterError, ModelUnavailableError
+from flowdrafter.core.settings import Settings
 
 T = TypeVar("T")
 

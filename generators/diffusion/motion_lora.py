@@ -9,9 +9,9 @@ camera (or strength 0) runs with every motion LoRA off.
 
 from __future__ import annotations
 
-from core.errors import ModelUnavailableError
-from core.settings import Settings
-from core.storyboard import Camera, CameraMotion
+from flowdrafter.core.errors import ModelUnavailableError
+from flowdrafter.core.settings import Settings
+from flowdrafter.core.storyboard import Camera, CameraMotion
 
 LORA_SUFFIXES: dict[CameraMotion, str] = {
     CameraMotion.zoom_in: "zoom-in",

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import torch
 
-from core.layout import frame_description
-from core.storyboard import EntityKind, Scene, Storyboard
+from flowdrafter.core.layout import frame_description
+from flowdrafter.core.storyboard import EntityKind, Scene, Storyboard
 
 ENTITY_TOKEN_BUDGET = 40  # tokens shared by all entity phrases; the rest of CLIP's 75 go to the description
 

@@ -11,12 +11,12 @@ from typing import Any
 
 import torch
 
-from core.errors import FlowDrafterError
-from core.edits import set_reference
-from core.images import load_asset_image, store_image
-from core.project import Project
-from core.settings import Settings, get_settings
-from core.storyboard import Entity, EntityKind, Reference, Storyboard
+from flowdrafter.core.errors import FlowDrafterError
+from flowdrafter.core.edits import set_reference
+from flowdrafter.core.images import load_asset_image, store_image
+from flowdrafter.core.project import Project
+from flowdrafter.core.settings import Settings, get_settings
+from flowdrafter.core.storyboard import Entity, EntityKind, Reference, Storyboard
 
 from . import models
 from .cutout import remove_background

@@ -16,12 +16,12 @@ from typing import Any
 import torch
 from PIL import Image
 
-from core.errors import RenderError
-from core.images import load_asset_image
-from core.layout import frame_layout
-from core.project import Project
-from core.settings import Settings, get_settings
-from core.storyboard import EntityKind, Scene, Storyboard
+from flowdrafter.core.errors import RenderError
+from flowdrafter.core.images import load_asset_image
+from flowdrafter.core.layout import frame_layout
+from flowdrafter.core.project import Project
+from flowdrafter.core.settings import Settings, get_settings
+from flowdrafter.core.storyboard import EntityKind, Scene, Storyboard
 
 from . import attention, models
 from .camera_warp import StepCallback

@@ -16,12 +16,12 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from core.images import store_image
-from core.project import Project
-from core.settings import Settings, get_settings
-from core.storyboard import Storyboard, parse_storyboard
+from flowdrafter.core.images import store_image
+from flowdrafter.core.project import Project
+from flowdrafter.core.settings import Settings, get_settings
+from flowdrafter.core.storyboard import Storyboard, parse_storyboard
 
-from . import tiny
+from flowdrafter.generators.testing import tiny
 
 SIZE = tiny.SIZE
 FRAMES = 4
@@ -93,8 +93,8 @@ def _reference(colour: tuple[int, int, int]) -> Image.Image:
 
 def make_project(folder: Path) -> Project:
     """The selftest storyboard in a new project, with drawn reference images for its foreground entities."""
-    from core.edits import set_reference
-    from core.storyboard import Reference
+    from flowdrafter.core.edits import set_reference
+    from flowdrafter.core.storyboard import Reference
 
     sb = storyboard()
     project = Project.create(folder, sb)
@@ -113,9 +113,9 @@ def run(
     report: Callable[[Result], None] | None = None,
 ) -> list[Result]:
     """Build the tiny models (cached in `models_dir`), render with each generator, return one result each."""
-    from generators.base import available
-    from generators.render import render_storyboard
-    from generators.video import probe
+    from flowdrafter.generators.base import available
+    from flowdrafter.generators.render import render_storyboard
+    from flowdrafter.generators.video import probe
 
     base = settings or get_settings()
     models_dir = Path(models_dir) if models_dir else base.data_dir / "selftest-models"

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from core import __version__
-from core.examples import DEFAULT_EXAMPLE, list_examples
-from ui.cli import main
+from flowdrafter.core import __version__
+from flowdrafter.core.examples import DEFAULT_EXAMPLE, list_examples
+from flowdrafter.ui.cli import main
 
 SCRIPT = Path(sys.executable).parent / "flowdrafter"
 
@@ -117,7 +117,7 @@ def test_new_from_every_example_checks_clean(capsys, tmp_path, example):
 
 @pytest.mark.parametrize("example", list_examples())
 def test_check_accepts_the_shipped_examples_in_place(capsys, example):
-    from core.examples import example_path
+    from flowdrafter.core.examples import example_path
 
     code, out, err = run(capsys, "check", example_path(example))
     assert (code, err) == (0, ""), err
@@ -249,10 +249,10 @@ def test_an_imported_image_can_be_referenced_saved_and_checked(project):
 
     from PIL import Image
 
-    from core.edits import set_reference
-    from core.images import import_image
-    from core.storyboard import Reference
-    from ui.cli.project_cmds import check_project
+    from flowdrafter.core.edits import set_reference
+    from flowdrafter.core.images import import_image
+    from flowdrafter.core.storyboard import Reference
+    from flowdrafter.ui.cli.project_cmds import check_project
 
     buf = io.BytesIO()
     Image.new("RGB", (16, 16), (200, 30, 30)).save(buf, format="JPEG")

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from core import edits
-from core.errors import StoryboardError
-from core.history import History
-from core.layout import track_box
-from core.storyboard import Reference
+from flowdrafter.core import edits
+from flowdrafter.core.errors import StoryboardError
+from flowdrafter.core.history import History
+from flowdrafter.core.layout import track_box
+from flowdrafter.core.storyboard import Reference
 
 
 def ids(sb) -> list[str]:

@@ -6,9 +6,9 @@ import json
 import re
 from pathlib import Path
 
-from core.storyboard import json_schema
-from core.timeline import scene_starts, total_frames
-from core.upgrade import load_storyboard
+from flowdrafter.core.storyboard import json_schema
+from flowdrafter.core.timeline import scene_starts, total_frames
+from flowdrafter.core.upgrade import load_storyboard
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "format.md"
 

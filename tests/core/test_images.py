@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.errors import AssetError
-from core.images import import_image, load_asset_image
-from core.settings import get_settings
+from flowdrafter.core.errors import AssetError
+from flowdrafter.core.images import import_image, load_asset_image
+from flowdrafter.core.settings import get_settings
 
 
 def encode(img: Image.Image, fmt: str, **kw) -> bytes:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from core import layout
-from core.edits import set_transition
-from core.layout import (
+from flowdrafter.core import layout
+from flowdrafter.core.edits import set_transition
+from flowdrafter.core.layout import (
     frame_description,
     frame_layout,
     interpolate_box,
@@ -17,8 +17,8 @@ from core.layout import (
     pixels_to_norm,
     scene_layout,
 )
-from core.storyboard import Easing, Keyframe, parse_storyboard
-from core.timeline import placements, scene_starts, timecode, total_frames
+from flowdrafter.core.storyboard import Easing, Keyframe, parse_storyboard
+from flowdrafter.core.timeline import placements, scene_starts, timecode, total_frames
 
 KFS = [Keyframe(frame=0, box=(0.0, 0.0, 0.2, 0.2)), Keyframe(frame=10, box=(0.5, 0.4, 0.9, 0.8))]
 

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import AssetError, ProjectError, StoryboardError
-from core.project import Project, is_project
-from core.settings import get_settings
-from core.storyboard import Reference, Storyboard
-from core.edits import set_reference, update_scene
-from core.upgrade import load_storyboard
+from flowdrafter.core.errors import AssetError, ProjectError, StoryboardError
+from flowdrafter.core.project import Project, is_project
+from flowdrafter.core.settings import get_settings
+from flowdrafter.core.storyboard import Reference, Storyboard
+from flowdrafter.core.edits import set_reference, update_scene
+from flowdrafter.core.upgrade import load_storyboard
 
 # -- creating and opening ------------------------------------------------------------------------------
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import FlowDrafterError
-from core.settings import Settings, get_settings, load_settings
+from flowdrafter.core.errors import FlowDrafterError
+from flowdrafter.core.settings import Settings, get_settings, load_settings
 
 
 @pytest.fixture(autouse=True)

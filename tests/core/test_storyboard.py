@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from core.errors import StoryboardError
-from core.storyboard import Storyboard, integrity_problems, json_schema, parse_storyboard, slugify
-from core.upgrade import load_storyboard
+from flowdrafter.core.errors import StoryboardError
+from flowdrafter.core.storyboard import Storyboard, integrity_problems, json_schema, parse_storyboard, slugify
+from flowdrafter.core.upgrade import load_storyboard
 
 
 def problems_of(doc) -> list[str]:

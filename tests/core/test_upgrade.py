@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import StoryboardError
-from core.project import Project
-from core.storyboard import SCHEMA_VERSION
-from core.upgrade import UPGRADES, load_storyboard, upgrade
+from flowdrafter.core.errors import StoryboardError
+from flowdrafter.core.project import Project
+from flowdrafter.core.storyboard import SCHEMA_VERSION
+from flowdrafter.core.upgrade import UPGRADES, load_storyboard, upgrade
 
 V0 = Path(__file__).parent / "data" / "storyboard_v0.json"
 

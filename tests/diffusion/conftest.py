@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from core.settings import Settings
-from generators.diffusion import tiny
+from flowdrafter.core.settings import Settings
+from flowdrafter.generators.testing import tiny
 
 
 @pytest.fixture(scope="session", autouse=True)

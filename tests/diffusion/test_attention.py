@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from generators.diffusion import attention
-from generators.diffusion.scene_image import load_scene_pipeline
+from flowdrafter.generators.diffusion import attention
+from flowdrafter.generators.diffusion.scene_image import load_scene_pipeline
 
 LATENT = 32  # the tiny models' latent side
 LEFT = (0.0, 0.0, 0.5, 1.0)
@@ -145,11 +145,11 @@ def test_masks_that_do_not_fit_the_batch_are_refused():
 def test_scene_layout_binds_each_foreground_entity_to_its_frame0_box_and_the_background_everywhere(tmp_path, scene_pipe):
     from PIL import Image
 
-    from core.edits import set_reference
-    from core.images import store_image
-    from core.storyboard import Reference
-    from generators.diffusion.scene_image import scene_layout
-    from generators.diffusion.selftest import make_project
+    from flowdrafter.core.edits import set_reference
+    from flowdrafter.core.images import store_image
+    from flowdrafter.core.storyboard import Reference
+    from flowdrafter.generators.diffusion.scene_image import scene_layout
+    from flowdrafter.generators.diffusion.selftest import make_project
 
     project = make_project(tmp_path / "p")
     sb = project.load()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from core.errors import Cancelled
-from generators.diffusion.camera_warp import MAX_PAN, MAX_ZOOM, StepCallback, camera_moves, warp_frames, warp_step_count
+from flowdrafter.core.errors import Cancelled
+from flowdrafter.generators.diffusion.camera_warp import MAX_PAN, MAX_ZOOM, StepCallback, camera_moves, warp_frames, warp_step_count
 
 H = W = 32
 FRAMES = 5

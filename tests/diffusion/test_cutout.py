@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.errors import ModelUnavailableError
-from core.settings import Settings
-from generators.diffusion.cutout import composite, remove_background
+from flowdrafter.core.errors import ModelUnavailableError
+from flowdrafter.core.settings import Settings
+from flowdrafter.generators.diffusion.cutout import composite, remove_background
 
 
 def _photo() -> Image.Image:

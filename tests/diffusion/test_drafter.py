@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.errors import Cancelled
-from core.storyboard import parse_storyboard
-from generators.base import RenderContext, available, get_generator
-from generators.diffusion.selftest import make_project
+from flowdrafter.core.errors import Cancelled
+from flowdrafter.core.storyboard import parse_storyboard
+from flowdrafter.generators.base import RenderContext, available, get_generator
+from flowdrafter.generators.diffusion.selftest import make_project
 
 WIDTH, HEIGHT = 96, 64
 
@@ -78,8 +78,8 @@ def test_cancel_stops_within_one_step(drafter_project, settings):
 
 
 def test_render_through_the_cache_gives_clips_at_the_storyboard_fps(drafter_project, settings):
-    from generators.render import render_storyboard
-    from generators.video import probe
+    from flowdrafter.generators.render import render_storyboard
+    from flowdrafter.generators.video import probe
 
     report = render_storyboard(drafter_project, "drafter", scene_ids=["s1"], settings=settings)
     info = probe(report.scenes[0].clip)
@@ -90,7 +90,7 @@ def test_render_through_the_cache_gives_clips_at_the_storyboard_fps(drafter_proj
 
 
 def test_changing_a_model_or_steps_changes_the_cache_key(drafter_project, settings):
-    from generators.cache import scene_key
+    from flowdrafter.generators.cache import scene_key
 
     ctx = RenderContext(drafter_project, drafter_project.load(), "s1")
     base = scene_key(ctx, get_generator("drafter", settings))
@@ -99,8 +99,8 @@ def test_changing_a_model_or_steps_changes_the_cache_key(drafter_project, settin
 
 
 def test_pipelines_stay_loaded_between_renders_unless_asked_to_free(settings):
-    from generators.diffusion import models
-    from generators.diffusion.scene_image import load_scene_pipeline
+    from flowdrafter.generators.diffusion import models
+    from flowdrafter.generators.diffusion.scene_image import load_scene_pipeline
 
     load_scene_pipeline(settings)
     get_generator("drafter", settings).close()
@@ -111,7 +111,7 @@ def test_pipelines_stay_loaded_between_renders_unless_asked_to_free(settings):
 
 @pytest.fixture(scope="module")
 def cogvideox_overrides(tmp_path_factory):
-    from generators.diffusion.tiny import build_cogvideox
+    from flowdrafter.generators.testing.tiny import build_cogvideox
 
     return build_cogvideox(tmp_path_factory.mktemp("cogvideox") / "i2v")
 

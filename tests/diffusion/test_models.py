@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from core.errors import FlowDrafterError, ModelUnavailableError
-from core.settings import Settings
-from generators.diffusion import models
+from flowdrafter.core.errors import FlowDrafterError, ModelUnavailableError
+from flowdrafter.core.settings import Settings
+from flowdrafter.generators.diffusion import models
 
 
 def test_missing_local_folder_names_role_id_place_and_setting(tmp_path):

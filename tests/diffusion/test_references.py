@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.errors import FlowDrafterError
-from core.images import load_asset_image
-from core.settings import get_settings
-from generators.diffusion.references import make_reference_candidates
-from ui.cli import main
+from flowdrafter.core.errors import FlowDrafterError
+from flowdrafter.core.images import load_asset_image
+from flowdrafter.core.settings import get_settings
+from flowdrafter.generators.diffusion.references import make_reference_candidates
+from flowdrafter.ui.cli import main
 
 
 def test_candidates_are_stored_assets_with_their_seeds_and_repeat_by_seed(project, sample_storyboard, tiny_settings):
@@ -78,9 +78,9 @@ def test_selftest_fails_with_exit_2_for_a_broken_generator(tiny_env, request, ca
 def test_an_uploaded_reference_is_cut_out_on_request(project, tiny_env, capsys):
     from PIL import Image
 
-    from core.edits import set_reference
-    from core.images import import_image
-    from core.storyboard import Reference
+    from flowdrafter.core.edits import set_reference
+    from flowdrafter.core.images import import_image
+    from flowdrafter.core.storyboard import Reference
 
     photo = project.root / "photo.png"
     Image.new("RGB", (40, 30), (200, 60, 60)).save(photo)

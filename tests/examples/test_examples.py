@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.examples import DEFAULT_EXAMPLE, EXAMPLES_DIR, copy_example, list_examples
-from core.project import Project
-from core.storyboard import CameraMotion, EntityKind, Storyboard, TransitionKind
-from ui.cli.project_cmds import check_project
+from flowdrafter.core.examples import DEFAULT_EXAMPLE, EXAMPLES_DIR, copy_example, list_examples
+from flowdrafter.core.project import Project
+from flowdrafter.core.storyboard import CameraMotion, EntityKind, Storyboard, TransitionKind
+from flowdrafter.ui.cli.project_cmds import check_project
 
 SCRIPT = EXAMPLES_DIR / "make_examples.py"
 EXAMPLES = list_examples()

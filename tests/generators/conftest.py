@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.images import store_image
-from core.project import Project
-from core.storyboard import parse_storyboard
+from flowdrafter.core.images import store_image
+from flowdrafter.core.project import Project
+from flowdrafter.core.storyboard import parse_storyboard
 
 W, H, FPS = 160, 96, 8
 

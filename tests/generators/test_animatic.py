@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from core.layout import norm_to_pixels
-from generators.animatic import compose_frame, reference_warnings
+from flowdrafter.core.layout import norm_to_pixels
+from flowdrafter.generators.animatic import compose_frame, reference_warnings
 
 from .conftest import H, W, edit_scene, make_project, scene, set_reference, stripe_image
 

@@ -13,11 +13,11 @@ import opentimelineio as otio
 import pytest
 from PIL import Image
 
-from core.errors import RenderError
-from core.project import Project
-from core.timeline import total_frames
-from generators.export import export
-from generators.video import probe
+from flowdrafter.core.errors import RenderError
+from flowdrafter.core.project import Project
+from flowdrafter.core.timeline import total_frames
+from flowdrafter.generators.export import export
+from flowdrafter.generators.video import probe
 
 from .conftest import make_project, scene
 
@@ -114,7 +114,7 @@ def _cli(*args, **kw):
 def test_full_disk_and_empty_storyboard_are_one_line_errors(film, tmp_path):
     import resource
 
-    from generators.render import render_storyboard
+    from flowdrafter.generators.render import render_storyboard
 
     render_storyboard(film)  # so the export only writes the archive
     limit = export(film, tmp_path / "full.zip").stat().st_size // 2
@@ -143,7 +143,7 @@ def test_mp4_with_an_audio_track_trimmed_to_the_film(film, tmp_path):
     import struct
     import wave
 
-    from generators.video import ffmpeg_exe
+    from flowdrafter.generators.video import ffmpeg_exe
 
     wav = tmp_path / "tone.wav"
     with wave.open(str(wav), "wb") as w:  # 10 s of a quiet tone, longer than the 3 s film
@@ -161,7 +161,7 @@ def test_mp4_with_an_audio_track_trimmed_to_the_film(film, tmp_path):
 
 
 def test_bundled_example_renders_and_exports_from_the_cli(tmp_path):
-    from core.examples import DEFAULT_EXAMPLE, copy_example
+    from flowdrafter.core.examples import DEFAULT_EXAMPLE, copy_example
 
     project = copy_example(DEFAULT_EXAMPLE, tmp_path / "example")
     r = _cli("render", str(project.root))

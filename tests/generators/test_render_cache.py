@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.errors import Cancelled, RenderError
-from generators.render import render_storyboard
-from generators.video import probe
+from flowdrafter.core.errors import Cancelled, RenderError
+from flowdrafter.generators.render import render_storyboard
+from flowdrafter.generators.video import probe
 
 from .conftest import H, W, edit_scene, make_project, scene, set_reference
 
@@ -143,8 +143,8 @@ def test_cli_render_says_what_was_reused_and_rendered(two_scene_project):
 
 
 def test_frames_in_the_clip_match_the_preview(two_scene_project):
-    from generators.animatic import compose_frame
-    from generators.video import read_frames
+    from flowdrafter.generators.animatic import compose_frame
+    from flowdrafter.generators.video import read_frames
 
     report = render_storyboard(two_scene_project)
     sb = two_scene_project.load()

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.timeline import total_frames
-from generators.render import render_storyboard
-from generators.stitch import stitch
-from generators.video import probe, read_frames
+from flowdrafter.core.timeline import total_frames
+from flowdrafter.generators.render import render_storyboard
+from flowdrafter.generators.stitch import stitch
+from flowdrafter.generators.video import probe, read_frames
 
 from .conftest import FPS, H, W, make_project, scene
 

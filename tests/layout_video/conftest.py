@@ -12,11 +12,11 @@ import pytest
 import torch
 from PIL import Image
 
-from core.images import store_image
-from core.project import Project
-from core.settings import Settings
-from core.storyboard import parse_storyboard
-from generators.base import RenderContext
+from flowdrafter.core.images import store_image
+from flowdrafter.core.project import Project
+from flowdrafter.core.settings import Settings
+from flowdrafter.core.storyboard import parse_storyboard
+from flowdrafter.generators.base import RenderContext
 
 FRAMES = 12
 # cat: keyframes around frame 8 so that moving the frame-8 box changes frame 8 only
@@ -55,7 +55,7 @@ def _one_thread():
 
 @pytest.fixture(scope="session")
 def tiny_overrides() -> dict[str, str]:
-    from generators.diffusion.tiny import build_all
+    from flowdrafter.generators.testing.tiny import build_all
 
     root = Path(os.environ.get("FLOWDRAFTER_TINY_MODELS") or Path(tempfile.gettempdir()) / "flowdrafter-tiny-models")
     return build_all(root)

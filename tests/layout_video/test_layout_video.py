@@ -10,12 +10,12 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file
 
-from core.errors import Cancelled, ModelUnavailableError
-from core.storyboard import Camera
-from generators.diffusion.attention import layer_size
-from generators.diffusion.layout_video import LayoutVideoGenerator, frame_masks
-from generators.diffusion.motion_lora import apply_camera_motion
-from generators.diffusion.tiny_motion import build_tiny_motion_lora
+from flowdrafter.core.errors import Cancelled, ModelUnavailableError
+from flowdrafter.core.storyboard import Camera
+from flowdrafter.generators.diffusion.attention import layer_size
+from flowdrafter.generators.diffusion.layout_video import LayoutVideoGenerator, frame_masks
+from flowdrafter.generators.diffusion.motion_lora import apply_camera_motion
+from flowdrafter.generators.testing.tiny_motion import build_tiny_motion_lora
 
 from .conftest import FRAMES, context, lv_settings, make_doc
 
@@ -282,8 +282,8 @@ def test_cancelling_stops_within_one_step(tiny_overrides, lv_project):
 
 
 def test_render_storyboard_writes_a_clip_through_the_cache(tiny_overrides, lv_project):
-    from generators.render import render_storyboard
-    from generators.video import probe
+    from flowdrafter.generators.render import render_storyboard
+    from flowdrafter.generators.video import probe
 
     settings = lv_settings(tiny_overrides)
     report = render_storyboard(lv_project, "layout-video", settings=settings)

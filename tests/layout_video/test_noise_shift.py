@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from generators.diffusion.noise_shift import fourier_shift, shifted_noise
+from flowdrafter.generators.diffusion.noise_shift import fourier_shift, shifted_noise
 
 
 def phase_correlation(a: torch.Tensor, b: torch.Tensor) -> tuple[float, float]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from core.storyboard import parse_storyboard
-from generators.diffusion.prompt_travel import ENTITY_TOKEN_BUDGET, plan_travel, travel_embeddings
+from flowdrafter.core.storyboard import parse_storyboard
+from flowdrafter.generators.diffusion.prompt_travel import ENTITY_TOKEN_BUDGET, plan_travel, travel_embeddings
 
 from .conftest import make_doc
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from core.settings import Settings
+from flowdrafter.core.settings import Settings
 
 J = json.dumps
 
@@ -312,6 +312,6 @@ def server_settings(replay_server: ReplayServer, tmp_path: Path) -> Settings:
 
 @pytest.fixture(scope="session")
 def tiny_gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from planners.tiny_gguf import write_tiny_gguf
+    from builders.tiny_gguf import write_tiny_gguf
 
     return write_tiny_gguf(tmp_path_factory.mktemp("llm") / "tiny.gguf")

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from core.examples import example_path
-from core.layout import box_area, box_center, box_iou
-from core.project import Project
-from core.storyboard import CameraMotion, Scene
-from planners.checks import SceneContext, check_layout, event_directions, tracks_of
-from planners.fixes import fix_layout
-from planners.schemas import LayoutReply
+from flowdrafter.core.examples import example_path
+from flowdrafter.core.layout import box_area, box_center, box_iou
+from flowdrafter.core.project import Project
+from flowdrafter.core.storyboard import CameraMotion, Scene
+from flowdrafter.planners.checks import SceneContext, check_layout, event_directions, tracks_of
+from flowdrafter.planners.fixes import fix_layout
+from flowdrafter.planners.schemas import LayoutReply
 
 
 def layout(keyframes: dict[int, dict[str, list[float]]], dx: float = 0.0, dy: float = 0.0) -> LayoutReply:

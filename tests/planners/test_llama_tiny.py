@@ -5,18 +5,18 @@ from __future__ import annotations
 
 import pytest
 
-from core.errors import ModelUnavailableError, PlanningError
-from core.project import Project
-from core.settings import Settings
-from core.storyboard import Storyboard
-from planners.ask import Asker
-from planners.layout import plan_layout
-from planners.llama_backend import LlamaBackend
-from planners.pipeline import plan
-from planners.schemas import ScriptReply
-from planners.script import write_script
-from planners.tiny_gguf import CHAT_TEMPLATE, write_tiny_gguf
-from ui.cli.project_cmds import check_project
+from flowdrafter.core.errors import ModelUnavailableError, PlanningError
+from flowdrafter.core.project import Project
+from flowdrafter.core.settings import Settings
+from flowdrafter.core.storyboard import Storyboard
+from flowdrafter.planners.ask import Asker
+from flowdrafter.planners.layout import plan_layout
+from flowdrafter.planners.llama_backend import LlamaBackend
+from flowdrafter.planners.pipeline import plan
+from flowdrafter.planners.schemas import ScriptReply
+from flowdrafter.planners.script import write_script
+from builders.tiny_gguf import CHAT_TEMPLATE, write_tiny_gguf
+from flowdrafter.ui.cli.project_cmds import check_project
 
 PROMPTS = [
     "a kitten chases a red ball through a garden, then falls asleep",
@@ -30,7 +30,7 @@ def tiny_settings(path, tmp_path, max_tokens: int = 96) -> Settings:
 
 
 def test_tiny_model_loads_through_the_real_path_with_its_chat_template(tiny_gguf, tmp_path, monkeypatch):
-    import planners.llama_backend as llama_backend
+    import flowdrafter.planners.llama_backend as llama_backend
 
     monkeypatch.setattr(llama_backend, "REPORT_EVERY", 0.0)  # report on every token
     backend = LlamaBackend.load(tiny_settings(tiny_gguf, tmp_path))

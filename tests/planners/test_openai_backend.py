@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from core.errors import FlowDrafterError, ModelUnavailableError, PlanningError
-from core.layout import box_center
-from core.storyboard import CameraMotion, Storyboard, TransitionKind
-from planners.pipeline import plan
+from flowdrafter.core.errors import FlowDrafterError, ModelUnavailableError, PlanningError
+from flowdrafter.core.layout import box_center
+from flowdrafter.core.storyboard import CameraMotion, Storyboard, TransitionKind
+from flowdrafter.planners.pipeline import plan
 
 from .conftest import BROKEN, CAT, KITTEN, NOT_JSON, ROBOT, SLOW
 
@@ -121,7 +121,7 @@ def test_unreachable_server(tmp_path):
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    from core.settings import Settings
+    from flowdrafter.core.settings import Settings
 
     settings = Settings(llm_url=f"http://127.0.0.1:{port}", data_dir=tmp_path)
     with pytest.raises(ModelUnavailableError, match=r"cannot reach the LLM server at http://127.0.0.1:\d+/v1/chat/completions"):
@@ -149,8 +149,8 @@ def test_bad_input_is_refused_before_asking(server_settings, replay_server, kwar
 
 
 def test_replan_whole_script_keeps_settings_and_reference_images(server_settings):
-    from core.storyboard import Reference
-    from planners.pipeline import replan
+    from flowdrafter.core.storyboard import Reference
+    from flowdrafter.planners.pipeline import replan
 
     sb = plan(KITTEN, settings=server_settings, scenes=3, fps=12, size="640x384", seed=3)
     kitten = sb.entity("kitten").model_copy(update={"reference": Reference(image="assets/kitten.png", source="upload")})
@@ -162,7 +162,7 @@ def test_replan_whole_script_keeps_settings_and_reference_images(server_settings
 
 
 def test_replan_refuses_unknown_stage_and_scene(server_settings):
-    from planners.pipeline import replan
+    from flowdrafter.planners.pipeline import replan
 
     sb = plan(CAT, settings=server_settings, scenes=2)
     with pytest.raises(PlanningError, match="stage must be one of script, entities, layout"):

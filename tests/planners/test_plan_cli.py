@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from core.project import Project
-from ui.cli import main
+from flowdrafter.core.project import Project
+from flowdrafter.ui.cli import main
 
 from .conftest import CAT, KITTEN
 

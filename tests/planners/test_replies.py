@@ -8,10 +8,10 @@ import re
 
 import pytest
 
-from core.errors import PlanningError
-from planners.jsonparse import ReplyParseError, parse_reply
-from planners.repair import repair_entities, repair_layout, repair_script
-from planners.schemas import entities_schema, layout_schema, script_schema
+from flowdrafter.core.errors import PlanningError
+from flowdrafter.planners.jsonparse import ReplyParseError, parse_reply
+from flowdrafter.planners.repair import repair_entities, repair_layout, repair_script
+from flowdrafter.planners.schemas import entities_schema, layout_schema, script_schema
 
 
 @pytest.mark.parametrize(
@@ -121,10 +121,10 @@ def test_repair_layout_makes_frames_boxes_and_motion_usable():
 
 def test_few_shot_examples_pass_the_checks_they_teach():
     """An example that breaks our own rules would teach the model to break them."""
-    from core.storyboard import CameraMotion
-    from planners.checks import SceneContext, check_layout
-    from planners.schemas import EntitiesReply, LayoutReply, ScriptReply
-    from planners.templates import load
+    from flowdrafter.core.storyboard import CameraMotion
+    from flowdrafter.planners.checks import SceneContext, check_layout
+    from flowdrafter.planners.schemas import EntitiesReply, LayoutReply, ScriptReply
+    from flowdrafter.planners.templates import load
 
     def examples(name):
         msgs = load(name).messages
@@ -163,13 +163,13 @@ def test_mutated_replies_always_end_in_a_valid_scene_or_a_clear_error():
     """Thousands of damaged layout replies through parse, validate, repair, fix and into a Scene."""
     import random
 
-    from core.errors import PlanningError
-    from core.storyboard import CameraMotion, Scene
-    from planners.ask import parse_and_validate, strict
-    from planners.checks import SceneContext, check_layout
-    from planners.fixes import fix_layout
-    from planners.layout import apply_layout
-    from planners.schemas import LayoutReply, layout_problems
+    from flowdrafter.core.errors import PlanningError
+    from flowdrafter.core.storyboard import CameraMotion, Scene
+    from flowdrafter.planners.ask import parse_and_validate, strict
+    from flowdrafter.planners.checks import SceneContext, check_layout
+    from flowdrafter.planners.fixes import fix_layout
+    from flowdrafter.planners.layout import apply_layout
+    from flowdrafter.planners.schemas import LayoutReply, layout_problems
 
     from .conftest import KITTEN_S1, KITTEN_S2_FIXED, KITTEN_S2_WRONG
 
@@ -209,11 +209,11 @@ def test_mutated_replies_always_end_in_a_valid_scene_or_a_clear_error():
 def test_mutated_scripts_always_end_in_a_valid_storyboard_or_a_clear_error():
     import random
 
-    from core.errors import PlanningError
-    from core.storyboard import Storyboard
-    from planners.ask import parse_and_validate, strict
-    from planners.schemas import ScriptReply, script_problems
-    from planners.script import script_to_storyboard
+    from flowdrafter.core.errors import PlanningError
+    from flowdrafter.core.storyboard import Storyboard
+    from flowdrafter.planners.ask import parse_and_validate, strict
+    from flowdrafter.planners.schemas import ScriptReply, script_problems
+    from flowdrafter.planners.script import script_to_storyboard
 
     from .conftest import CAT_SCRIPT, KITTEN_SCRIPT, ROBOT_SCRIPT_BAD
 

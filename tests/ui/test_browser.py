@@ -47,21 +47,21 @@ def wait_for(check: Callable[[], object], timeout: float = 30.0, what: str = "co
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory, request):
-    from core.settings import Settings
-    from ui.app import build_app, launch, start_session
-    from ui.services import Services
+    from flowdrafter.core.settings import Settings
+    from flowdrafter.ui.app import build_app, launch, start_session
+    from flowdrafter.ui.services import Services
 
     root = tmp_path_factory.mktemp("ui")
     llm = ""
     try:
-        from planners.tiny_gguf import write_tiny_gguf
+        from builders.tiny_gguf import write_tiny_gguf
 
         llm = str(write_tiny_gguf(root / "tiny.gguf"))
     except ImportError:
         pass
     tiny: dict = {}
     try:  # tiny random-weight diffusion models for every role, so reference generation and cut-out run here
-        from generators.diffusion.tiny import build_all
+        from flowdrafter.generators.testing.tiny import build_all
 
         tiny = {**build_all(request.config.cache.mkdir("flowdrafter-tiny-models")), "steps": 2}  # keyed by recipe
     except ImportError:
@@ -166,8 +166,8 @@ def test_opens_the_example_with_its_scenes_and_boxes(page, app):
 def test_dragging_a_box_saves_a_keyframe_on_that_frame(page, app):
     page.locator("#scene-list label", has_text="The chase").click()
     page.wait_for_function("document.querySelector('#layout-editor .fd-hint').textContent.includes('of 23')")
-    from core.layout import track_box
-    from core.storyboard import parse_storyboard
+    from flowdrafter.core.layout import track_box
+    from flowdrafter.core.storyboard import parse_storyboard
 
     before = keyframes(saved(app), "s2", "kitten")
     f = next(i for i in range(3, 23) if i not in before)
@@ -362,7 +362,7 @@ def test_cancel_stops_a_render(page, app):
 
 
 def test_export_mp4_downloads_a_playable_video(page, app):
-    from generators.video import probe
+    from flowdrafter.generators.video import probe
 
     page.locator("#export-mp4").click()
     link = page.locator("#export-file a").first
@@ -390,7 +390,7 @@ def test_rerender_one_scene(page, app):
 def test_plan_render_and_export_are_usable_from_gradio_client(app):
     from gradio_client import Client
 
-    from generators.video import probe
+    from flowdrafter.generators.video import probe
 
     client = Client(app["url"], verbose=False)
     endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
@@ -413,7 +413,7 @@ def test_the_server_refuses_files_it_did_not_hand_out(app, tmp_path):
 
 
 def test_two_tabs_on_two_projects_never_mix(page, app, tmp_path):
-    from core.examples import copy_example
+    from flowdrafter.core.examples import copy_example
 
     other = copy_example("kitten-garden", app["root"] / "second").root
     first_before = (app["project"] / "storyboard.json").read_text()
@@ -465,6 +465,6 @@ def test_redo_the_layout_of_one_scene(page, app):
     page.get_by_text("Redo one stage").click()
     page.locator("#replan-button").click()
     page.wait_for_function("document.querySelector('#plan-log textarea').value.includes('done: redid the layout')", timeout=150_000)
-    from core.project import Project
+    from flowdrafter.core.project import Project
 
     assert Project.open(target).load().scenes  # still a valid storyboard on disk

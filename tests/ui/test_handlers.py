@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from core.errors import AssetError, FlowDrafterError, StoryboardError
-from core.project import Project
-from ui import handlers, state, views
-from ui.layout_editor import editor_value
+from flowdrafter.core.errors import AssetError, FlowDrafterError, StoryboardError
+from flowdrafter.core.project import Project
+from flowdrafter.ui import handlers, state, views
+from flowdrafter.ui.layout_editor import editor_value
 
 
 def test_dragging_a_box_sets_a_keyframe_on_that_frame(sample_storyboard):
@@ -155,7 +155,7 @@ def test_editor_value_marks_keyframes_and_interpolated_boxes(sample_storyboard):
 
 
 def test_scene_list_flags_scenes_with_planner_warnings(sample_doc):
-    from core.storyboard import parse_storyboard
+    from flowdrafter.core.storyboard import parse_storyboard
 
     sample_doc["scenes"][1]["warnings"] = ["the kitten's box leaves the frame"]
     sb = parse_storyboard(sample_doc)

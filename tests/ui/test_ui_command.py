@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from core.errors import FlowDrafterError, ProjectError
-from ui.app import exposure_warning, start_session
-from ui.cli import build_parser
-from ui.cli.ui_cmds import parse_auth
+from flowdrafter.core.errors import FlowDrafterError, ProjectError
+from flowdrafter.ui.app import exposure_warning, start_session
+from flowdrafter.ui.cli import build_parser
+from flowdrafter.ui.cli.ui_cmds import parse_auth
 
 
 def test_a_new_folder_gets_a_copy_of_the_example(tmp_path):
@@ -55,7 +55,7 @@ def test_ui_command_defaults_to_loopback_and_is_the_default_command(monkeypatch)
     assert "ui" in commands
     args = parser.parse_args(["ui", "some/dir", "--port", "7999"])
     assert (str(args.dir), args.port, args.host) == ("some/dir", 7999, None)
-    from core.settings import get_settings
+    from flowdrafter.core.settings import get_settings
 
     assert get_settings().host == "127.0.0.1"
 
@@ -63,7 +63,7 @@ def test_ui_command_defaults_to_loopback_and_is_the_default_command(monkeypatch)
 def test_a_busy_port_is_one_clear_line_not_a_traceback(tmp_path, capsys):
     import socket
 
-    from ui.cli import main
+    from flowdrafter.ui.cli import main
 
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))

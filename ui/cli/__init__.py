@@ -10,15 +10,15 @@ import argparse
 import importlib
 import sys
 
-from core import __version__
-from core.errors import FlowDrafterError
+from flowdrafter.core import __version__
+from flowdrafter.core.errors import FlowDrafterError
 
 COMMANDS = [
-    "ui.cli.project_cmds",
-    "ui.cli.plan_cmds",
-    "ui.cli.render_cmds",
-    "ui.cli.diffusion_cmds",
-    "ui.cli.ui_cmds",
+    "flowdrafter.ui.cli.project_cmds",
+    "flowdrafter.ui.cli.plan_cmds",
+    "flowdrafter.ui.cli.render_cmds",
+    "flowdrafter.ui.cli.diffusion_cmds",
+    "flowdrafter.ui.cli.ui_cmds",
 ]
 
 

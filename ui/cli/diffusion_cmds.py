@@ -6,9 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from core.errors import FlowDrafterError
-from core.project import Project
-from core.settings import get_settings
+from flowdrafter.core.errors import FlowDrafterError
+from flowdrafter.core.project import Project
+from flowdrafter.core.settings import get_settings
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -29,9 +29,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_refs(args: argparse.Namespace) -> int:
-    from core.edits import set_reference
-    from core.storyboard import EntityKind, Reference
-    from generators.diffusion.references import make_reference_candidates
+    from flowdrafter.core.edits import set_reference
+    from flowdrafter.core.storyboard import EntityKind, Reference
+    from flowdrafter.generators.diffusion.references import make_reference_candidates
 
     project = Project.open(args.dir)
     sb = project.load()
@@ -41,7 +41,7 @@ def cmd_refs(args: argparse.Namespace) -> int:
             raise FlowDrafterError(f"no entity with id '{entity_id}'; entities: {', '.join(e.id for e in sb.entities)}")
 
     if args.cutout_existing:
-        from generators.diffusion.references import cut_out_reference
+        from flowdrafter.generators.diffusion.references import cut_out_reference
 
         for entity_id in ids:
             sb = cut_out_reference(project, sb, entity_id, settings=get_settings())
@@ -69,7 +69,7 @@ def cmd_refs(args: argparse.Namespace) -> int:
 
 
 def cmd_selftest(args: argparse.Namespace) -> int:
-    from generators.diffusion.selftest import run
+    from flowdrafter.generators.diffusion.selftest import run
 
     def report(result) -> None:
         print(result.line(), flush=True)

@@ -10,10 +10,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from core.errors import ProjectError
-from core.project import Project
-from core.settings import Settings, load_settings
-from planners.pipeline import STAGES, plan, replan
+from flowdrafter.core.errors import ProjectError
+from flowdrafter.core.project import Project
+from flowdrafter.core.settings import Settings, load_settings
+from flowdrafter.planners.pipeline import STAGES, plan, replan
 
 
 def _llm_options(p: argparse.ArgumentParser) -> None:

@@ -7,12 +7,12 @@ import json
 import sys
 from pathlib import Path
 
-from core.errors import AssetError, StoryboardError
-from core.examples import DEFAULT_EXAMPLE, copy_example, list_examples
-from core.images import load_asset_image
-from core.project import Project
-from core.storyboard import json_schema
-from core.timeline import timecode, total_frames
+from flowdrafter.core.errors import AssetError, StoryboardError
+from flowdrafter.core.examples import DEFAULT_EXAMPLE, copy_example, list_examples
+from flowdrafter.core.images import load_asset_image
+from flowdrafter.core.project import Project
+from flowdrafter.core.storyboard import json_schema
+from flowdrafter.core.timeline import timecode, total_frames
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from core.project import Project
+from flowdrafter.core.project import Project
 
 
 class _Progress:
@@ -57,7 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from generators.render import render_storyboard
+    from flowdrafter.generators.render import render_storyboard
 
     project = Project.open(args.dir)
     progress = _Progress()
@@ -74,7 +74,7 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from generators.export import export
+    from flowdrafter.generators.export import export
 
     project = Project.open(args.dir)
     suffix = args.output.suffix.lower()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from core.errors import FlowDrafterError
-from core.examples import DEFAULT_EXAMPLE, list_examples
+from flowdrafter.core.errors import FlowDrafterError
+from flowdrafter.core.examples import DEFAULT_EXAMPLE, list_examples
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,8 +28,8 @@ def parse_auth(value: str | None) -> tuple[str, str] | None:
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
-    from core.settings import get_settings
-    from ui.app import build_app, launch, start_session
+    from flowdrafter.core.settings import get_settings
+    from flowdrafter.ui.app import build_app, launch, start_session
 
     settings = get_settings()
     auth = parse_auth(settings.ui_auth)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from .motion_lora import LORA_SUFFIXES
+from flowdrafter.generators.diffusion.motion_lora import LORA_SUFFIXES
 
 TINY_CONTEXT = 16  # frames the tiny motion module attends over (its positional table is twice that)
 

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from core.atomic import atomic_path
+from flowdrafter.core.atomic import atomic_path
 
-from .templates import PROMPTS_DIR
+from flowdrafter.planners.templates import PROMPTS_DIR
 
 CHAT_TEMPLATE = (
     "{% for message in messages %}<|{{ message['role'] }}|>\n{{ message['content'] }}\n{% endfor %}"
@@ -35,7 +35,7 @@ def _word_pieces() -> list[str]:
     pairwise, so a word becomes one token only if all its prefixes are tokens too)."""
     pieces = dict.fromkeys(chr(c) for c in range(33, 127))
     pieces["\u2581"] = None  # SentencePiece's space
-    text = " ".join(p.read_text(encoding="utf-8") for p in sorted(PROMPTS_DIR.glob("*.txt")))
+    text = " ".join(p.read_text(encoding="utf-8") for p in sorted(PROMPTS_DIR.iterdir(), key=lambda p: p.name) if p.name.endswith(".txt"))
     for word in re.findall(r" ?[A-Za-z]+|[^\sA-Za-z]{1,3}", text):
         word = word.replace(" ", "\u2581")
         for i in range(2, len(word) + 1):
@@ -101,7 +101,7 @@ def write_tiny_gguf(path: Path | str, *, seed: int = 0) -> Path:
     return path
 
 
-if __name__ == "__main__":  # python -m planners.tiny_gguf OUT.gguf
+if __name__ == "__main__":  # python tests/builders/tiny_gguf.py OUT.gguf
     import sys
 
     print(write_tiny_gguf(sys.argv[1] if len(sys.argv) > 1 else "tiny.gguf"))

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from core.atomic import atomic_write_text
+from flowdrafter.core.atomic import atomic_write_text
 
 RECIPE_VERSION = "1"
 SIZE = 64  # pixels: the storyboard size the tiny models are meant for (latents are 32x32)
@@ -83,7 +83,7 @@ def _build_into(out: Path) -> dict[str, str]:
     overrides.update(build_svd(out / "svd"))
     overrides.update(build_cutout(out / "cutout"))
     # -- layout-video (issue 6): the AnimateDiff motion adapter and motion LoRAs, owned by tiny_motion.py --
-    from generators.diffusion import tiny_motion
+    from flowdrafter.generators.testing import tiny_motion
 
     overrides.update(tiny_motion.build(out / "motion", Path(overrides["t2i_model"])))
     # -- end of layout-video part ----------------------------------------------------------------------
