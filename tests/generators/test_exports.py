@@ -107,7 +107,7 @@ def test_bad_outputs_are_clear_errors_and_keep_the_previous_file(film, tmp_path)
 
 
 def _cli(*args, **kw):
-    return subprocess.run([sys.executable, "-c", "import sys; from ui.cli import main; sys.exit(main())", *args],
+    return subprocess.run([sys.executable, "-c", "import sys; from flowdrafter.ui.cli import main; sys.exit(main())", *args],
                           cwd=ROOT, capture_output=True, text=True, **kw)  # fmt: skip
 
 
@@ -124,7 +124,7 @@ def test_full_disk_and_empty_storyboard_are_one_line_errors(film, tmp_path):
     def small_disk():  # writes beyond half the archive fail, as on a full disk
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
-    r = subprocess.run([sys.executable, "-c", "import sys; from ui.cli import main; sys.exit(main())", "export", str(film.root), "-o", str(previous)],
+    r = subprocess.run([sys.executable, "-c", "import sys; from flowdrafter.ui.cli import main; sys.exit(main())", "export", str(film.root), "-o", str(previous)],
                        cwd=ROOT, capture_output=True, text=True, preexec_fn=small_disk)  # fmt: skip
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
     assert "flowdrafter: error:" in r.stderr and "previous file" in r.stderr

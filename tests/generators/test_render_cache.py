@@ -104,14 +104,14 @@ def test_progress_goes_from_zero_to_one(two_scene_project):
 
 
 def _cli(*args: str, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", "import sys; from ui.cli import main; sys.exit(main())", *args],
+    return subprocess.run([sys.executable, "-c", "import sys; from flowdrafter.ui.cli import main; sys.exit(main())", *args],
                           cwd=ROOT, capture_output=True, text=True, **kw)  # fmt: skip
 
 
 def test_killed_render_resumes_without_redoing_finished_scenes(tmp_path):
     p = make_project(tmp_path / "p", [scene(f"s{i}", 64) for i in range(1, 7)])
     out_dir = p.renders_dir / "animatic"
-    proc = subprocess.Popen([sys.executable, "-c", "import sys; from ui.cli import main; sys.exit(main())", "render", str(p.root)],
+    proc = subprocess.Popen([sys.executable, "-c", "import sys; from flowdrafter.ui.cli import main; sys.exit(main())", "render", str(p.root)],
                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     deadline = time.monotonic() + 60
     done: list[Path] = []
@@ -173,7 +173,7 @@ def test_full_disk_during_a_render_is_a_one_line_error_and_commits_nothing(tmp_p
     def small_disk():  # any file beyond 4 kB cannot be written, as on a full disk
         resource.setrlimit(resource.RLIMIT_FSIZE, (4000, 4000))
 
-    r = subprocess.run([sys.executable, "-c", "import sys; from ui.cli import main; sys.exit(main())", "render", str(p.root)],
+    r = subprocess.run([sys.executable, "-c", "import sys; from flowdrafter.ui.cli import main; sys.exit(main())", "render", str(p.root)],
                        cwd=ROOT, capture_output=True, text=True, preexec_fn=small_disk)  # fmt: skip
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert "flowdrafter: error:" in r.stderr and ("too large" in r.stderr or "no space" in r.stderr), r.stderr
