@@ -16,7 +16,6 @@ import colorsys
 import hashlib
 import logging
 import math
-import textwrap
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter, ImageFont
+from PIL import Image, ImageDraw, ImageFilter
 
 from flowdrafter.core.errors import AssetError, RenderError
 from flowdrafter.core.images import load_asset_image
@@ -33,57 +32,13 @@ from flowdrafter.core.project import Project
 from flowdrafter.core.storyboard import CameraMotion, Easing, Entity, Scene, Storyboard
 
 from .base import FrameSink, Generator, RenderContext, register
+from .drawing import blend_text, caption_overlay, entity_color, font, text_size
 
 log = logging.getLogger("flowdrafter.animatic")
 
 MAX_PLATE_FRAMES = 3.0  # a background plate covers at most this many frames per axis; beyond, it wraps
 MAX_PLATE_SIDE = 4096
 _LOCK = threading.RLock()  # the caches below are shared by the editor's preview and render threads
-
-
-# -- fonts and colours ----------------------------------------------------------------------------------
-
-
-@lru_cache(maxsize=64)
-def font(size: int, bold: bool = False) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    """DejaVu Sans when the system has it, else Pillow's bundled font (same look on every machine)."""
-    size = max(6, int(size))
-    for name in ("DejaVuSans-Bold.ttf", "LiberationSans-Bold.ttf") if bold else ("DejaVuSans.ttf", "LiberationSans-Regular.ttf"):
-        try:
-            return ImageFont.truetype(name, size)
-        except OSError:
-            continue
-    return ImageFont.load_default(size)
-
-
-def entity_color(entity_id: str) -> tuple[int, int, int]:
-    """A stable, pleasant colour per entity id (same in the animatic, the editor and the PDF)."""
-    h = int(hashlib.sha1(entity_id.encode()).hexdigest()[:8], 16)
-    hue = (h % 360) / 360.0
-    r, g, b = colorsys.hls_to_rgb(hue, 0.55, 0.55)
-    return (round(r * 255), round(g * 255), round(b * 255))
-
-
-def _text_size(draw: ImageDraw.ImageDraw, text: str, fnt: Any) -> tuple[int, int]:
-    x0, y0, x1, y1 = draw.textbbox((0, 0), text, font=fnt)
-    return x1 - x0, y1 - y0
-
-
-def _fit_line(draw: ImageDraw.ImageDraw, text: str, fnt: Any, width: int) -> str:
-    if _text_size(draw, text, fnt)[0] <= width:
-        return text
-    while text and _text_size(draw, text + "…", fnt)[0] > width:
-        text = text[:-1]
-    return text.rstrip() + "…"
-
-
-def _wrap(draw: ImageDraw.ImageDraw, text: str, fnt: Any, width: int, max_lines: int) -> list[str]:
-    avg = max(1, _text_size(draw, "abcdefghij", fnt)[0] // 10)
-    lines = textwrap.wrap(text, width=max(8, width // avg)) or [""]
-    if len(lines) > max_lines:
-        lines = lines[:max_lines]
-        lines[-1] = lines[-1] + " …"
-    return [_fit_line(draw, ln, fnt, width) for ln in lines]
 
 
 # -- reference images -----------------------------------------------------------------------------------
@@ -254,27 +209,15 @@ def placeholder_background(size: tuple[int, int], entity: Entity | None, frame_h
     d = ImageDraw.Draw(img)
     name = entity.name if entity else "no background"
     f_big, f_small = font(unit * 0.09, bold=True), font(unit * 0.045)
-    tw, th = _text_size(d, name, f_big)
+    tw, th = text_size(d, name, f_big)
     sub = "background · no reference image yet" if entity else "this scene has no background entity"
-    sw, sh = _text_size(d, sub, f_small)
+    sw, sh = text_size(d, sub, f_small)
     cx, cy = w / 2, h * 0.36
     shadow = max(1, unit // 160)
     for (x, y), text, fnt, alpha in (((cx - tw / 2, cy - th), name, f_big, 225), ((cx - sw / 2, cy + th * 0.45), sub, f_small, 200)):
-        _blend_text(img, (x + shadow, y + shadow), text, fnt, (0, 0, 0), 50)
-        _blend_text(img, (x, y), text, fnt, (255, 255, 255), alpha)
+        blend_text(img, (x + shadow, y + shadow), text, fnt, (0, 0, 0), 50)
+        blend_text(img, (x, y), text, fnt, (255, 255, 255), alpha)
     return img
-
-
-def _blend_text(img: Image.Image, xy: tuple[float, float], text: str, fnt: Any, rgb: tuple[int, int, int], alpha: int) -> None:
-    """Translucent text on an RGB image (through a mask: ImageDraw writes RGBA fills opaquely)."""
-    x0, y0, x1, y1 = ImageDraw.Draw(img).textbbox(xy, text, font=fnt)
-    x0, y0 = max(0, int(x0) - 2), max(0, int(y0) - 2)
-    x1, y1 = min(img.width, int(x1) + 2), min(img.height, int(y1) + 2)
-    if x1 <= x0 or y1 <= y0:
-        return
-    mask = Image.new("L", (x1 - x0, y1 - y0), 0)
-    ImageDraw.Draw(mask).text((xy[0] - x0, xy[1] - y0), text, font=fnt, fill=alpha)
-    img.paste(rgb, (x0, y0, x1, y1), mask)
 
 
 @dataclass
@@ -390,38 +333,6 @@ def _fit_into(img: Image.Image, box_w: int, box_h: int) -> tuple[int, int]:
     return max(1, round(img.width * scale)), max(1, round(img.height * scale))
 
 
-# -- captions --------------------------------------------------------------------------------------------------
-
-
-@lru_cache(maxsize=256)
-def _caption_overlay(title: str, text: str, badge: str, width: int, height: int) -> tuple[Image.Image, int]:
-    """The lower third as an RGBA strip and its top y: a dark fade, the title, the description."""
-    band_h = max(24, round(height * 0.30))
-    strip = Image.new("RGBA", (width, band_h), (0, 0, 0, 0))
-    alpha = (np.linspace(0.0, 1.0, band_h) ** 1.6 * 175).astype(np.uint8)
-    strip.putalpha(Image.fromarray(np.broadcast_to(alpha[:, None], (band_h, width)).copy(), "L"))
-    d = ImageDraw.Draw(strip)
-    margin = max(8, round(width * 0.035))
-    f_title, f_text, f_badge = font(height * 0.058, bold=True), font(height * 0.046), font(height * 0.036, bold=True)
-    lines = _wrap(d, text, f_text, width - 2 * margin, 2) if text else []
-    line_h = _text_size(d, "Ag", f_text)[1] + max(2, height // 100)
-    y = band_h - margin * 0.8 - line_h * len(lines)
-    for i, ln in enumerate(lines):
-        d.text((margin + 1, y + i * line_h + 1), ln, font=f_text, fill=(0, 0, 0, 160))
-        d.text((margin, y + i * line_h), ln, font=f_text, fill=(235, 235, 235, 255))
-    if title:
-        th = _text_size(d, "Ag", f_title)[1]
-        ty = y - th - max(4, height // 60)
-        t = _fit_line(d, title, f_title, width - 2 * margin - 80)
-        d.text((margin + 1, ty + 1), t, font=f_title, fill=(0, 0, 0, 170))
-        d.text((margin, ty), t, font=f_title, fill=(255, 255, 255, 255))
-    if badge:
-        bw, bh = _text_size(d, badge, f_badge)
-        bx, by = width - margin - bw, band_h - margin * 0.8 - bh
-        d.text((bx, by - d.textbbox((0, 0), badge, font=f_badge)[1]), badge, font=f_badge, fill=(255, 255, 255, 170))
-    return strip, height - band_h
-
-
 # -- one scene ---------------------------------------------------------------------------------------------------
 
 
@@ -475,7 +386,7 @@ class SceneCompositor:
             prev, nxt, w = frame_description(scene, f)
             text = nxt if w >= 0.5 else prev
             badge = scene.id.upper()
-            strip, top = _caption_overlay(scene.title, text, badge, W, H)
+            strip, top = caption_overlay(scene.title, text, badge, W, H)
             img.paste(strip, (0, top), strip)
         return img
 
@@ -559,4 +470,4 @@ class AnimaticGenerator(Generator):
         return reference_warnings()
 
 
-__all__ = ["AnimaticGenerator", "SceneCompositor", "camera_window", "compose_frame", "entity_color", "font", "reference_warnings"]
+__all__ = ["AnimaticGenerator", "SceneCompositor", "camera_window", "compose_frame", "reference_warnings"]

@@ -6,19 +6,18 @@ labelled, so a sheet shows the plan (where things are) and the picture at once.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from PIL import Image, ImageDraw
+from pydantic import Field
 
 from flowdrafter.core.errors import RenderError
-from flowdrafter.core.layout import frame_description, frame_layout, keyframe_frames, norm_to_pixels
+from flowdrafter.core.layout import frame_description, keyframe_frames
 from flowdrafter.core.project import Project
-from flowdrafter.core.settings import Settings
 from flowdrafter.core.storyboard import Scene, Storyboard
 from flowdrafter.core.timeline import timecode
 
-from .animatic import compose_frame, entity_color, font
-from .base import ProgressFn
+from .animatic import compose_frame
+from .drawing import draw_boxes, font
+from .export import ExportJob, ExportOptions, register_format
 
 
 def pick_frames(scene: Scene, count: int) -> list[int]:
@@ -38,28 +37,6 @@ def pick_frames(scene: Scene, count: int) -> list[int]:
         spare.remove(f)
         picks = sorted([*picks, f])
     return picks
-
-
-def draw_boxes(img: Image.Image, scene: Scene, frame: int, sb: Storyboard) -> Image.Image:
-    """Each entity's box on `img` (any size), outlined in its colour with its name."""
-    out = img.convert("RGB").copy()
-    d = ImageDraw.Draw(out)
-    W, H = out.size
-    fnt = font(max(9, H * 0.06), bold=True)
-    width = max(2, H // 110)
-    for entity_id, box in frame_layout(scene, frame).items():
-        entity = sb.entity(entity_id)
-        name = entity.name if entity else entity_id
-        col = entity_color(entity_id)
-        x0, y0, x1, y1 = norm_to_pixels(box, W, H)
-        d.rectangle((x0, y0, x1 - 1, y1 - 1), outline=col, width=width)
-        tx0, ty0, tx1, ty1 = d.textbbox((0, 0), name, font=fnt)
-        lw, lh = tx1 - tx0 + 6, ty1 - ty0 + 4
-        ly = y0 - lh if y0 - lh >= 0 else y0
-        lx = min(max(0, x0), W - lw)
-        d.rectangle((lx, ly, lx + lw, ly + lh), fill=col)
-        d.text((lx + 3 - tx0, ly + 2 - ty0), name, font=fnt, fill=(255, 255, 255))
-    return out
 
 
 def thumbnail(project: Project, sb: Storyboard, scene_id: str, frame: int, width: int, *, boxes: bool = True) -> Image.Image:
@@ -112,18 +89,12 @@ def storyboard_sheet(project: Project, sb: Storyboard, *, columns: int = 4, thum
     return out
 
 
-def write_contact_sheet(
-    project: Project,
-    sb: Storyboard,
-    out: Path,
-    *,
-    generator: str = "animatic",
-    settings: Settings | None = None,
-    progress: ProgressFn,
-    columns: int = 4,
-) -> None:
-    """The `.png` export: every scene's keyframe sheet stacked (uses the animatic look, no render needed)."""
-    if columns < 1 or columns > 12:
-        raise RenderError(f"columns must be between 1 and 12, got {columns}")
-    progress(0.1, "drawing keyframes")
-    storyboard_sheet(project, sb, columns=columns).save(out, format="PNG")
+class PngOptions(ExportOptions):
+    columns: int = Field(4, ge=1, le=12, description="Keyframes per scene row.")
+
+
+@register_format(".png", "PNG contact sheet", PngOptions)
+def write_contact_sheet(job: ExportJob, options: PngOptions) -> None:
+    """Every scene's keyframe sheet stacked (the animatic look, no render needed)."""
+    job.progress(0.1, "drawing keyframes")
+    storyboard_sheet(job.project, job.storyboard, columns=options.columns).save(job.out, format="PNG")

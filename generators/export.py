@@ -1,10 +1,10 @@
-"""`export(project, out_path, ...)`: one entry point for every export format, chosen by extension.
+"""`export(project, out_path, ...)`: one entry point for every export format, chosen by the extension.
 
-- `.mp4`: the stitched film (faststart), clips rendered or reused through the render cache;
-- `.pdf`: a storyboard sheet (keyframe thumbnails with boxes, title, event, camera, timing, transitions);
-- `.otio`: an OpenTimelineIO timeline, one clip per scene, crossfades as dissolves;
-- `.zip`: the project folder with its current renders, for sharing;
-- `.png`: a keyframe contact sheet of the whole storyboard.
+Each format registers itself with `register_format` next to its writer: a suffix, a label, and a pydantic
+model of its options (so an unknown or bad option is refused by the model, naming the exact field). The
+formats: `.mp4` (the stitched film), `.pdf` (a storyboard sheet), `.otio`, `.xml` (FCP 7 XML: Premiere,
+Resolve), `.fcpxml` (Final Cut Pro) and `.edl` (CMX 3600) timelines, `.zip` (the project with its renders)
+and `.png` (a keyframe contact sheet). `formats()` lists them.
 
 Every export is written to a temporary file next to the target and renamed over it only when complete, so
 a failure (no space, no permission, a bad clip) leaves any previous export intact and raises a one-line
@@ -14,10 +14,14 @@ a failure (no space, no permission, a bad clip) leaves any previous export intac
 from __future__ import annotations
 
 import errno
+import importlib
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from flowdrafter.core.atomic import atomic_path
 from flowdrafter.core.errors import FlowDrafterError, RenderError
@@ -27,31 +31,104 @@ from flowdrafter.core.storyboard import Storyboard
 
 from .base import ProgressFn
 
-FORMATS = (".mp4", ".pdf", ".otio", ".zip", ".png")
+
+class ExportOptions(BaseModel):
+    """The options of one format. Subclasses add fields; a name that is not a field is refused."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def _writer(suffix: str) -> Callable[..., None]:
-    if suffix == ".mp4":
-        from .export_mp4 import write_mp4
+O = TypeVar("O", bound=ExportOptions)
 
-        return write_mp4
-    if suffix == ".pdf":
-        from .export_pdf import write_pdf
 
-        return write_pdf
-    if suffix == ".otio":
-        from .export_otio import write_otio
+@dataclass(frozen=True)
+class ExportJob:
+    """What every writer gets besides its options: the project, the storyboard and where to write."""
 
-        return write_otio
-    if suffix == ".zip":
-        from .export_zip import write_zip
+    project: Project
+    storyboard: Storyboard
+    out: Path  # the temporary file to write (renamed to `target` when the writer returns)
+    target: Path  # the final path: timelines make media paths relative to its folder
+    generator: str  # whose clips go into films, timelines and archives
+    settings: Settings | None
+    progress: ProgressFn
+    is_cancelled: Callable[[], bool] | None = None
 
-        return write_zip
-    if suffix == ".png":
-        from .contact_sheet import write_contact_sheet
+    def clips(self, share: float = 0.9, *, force: bool = False) -> dict[str, Path]:
+        """Every scene's clip, rendered or reused through the cache; reports progress up to `share`."""
+        from .render import render_storyboard
 
-        return write_contact_sheet
-    raise RenderError(f"cannot export to '{suffix or 'no extension'}'; use one of {', '.join(FORMATS)}")
+        report = render_storyboard(
+            self.project, self.generator, settings=self.settings, storyboard=self.storyboard, force=force,
+            progress=lambda f, m: self.progress(share * f, m), is_cancelled=self.is_cancelled,
+        )  # fmt: skip
+        return report.clips
+
+
+Writer = Callable[[ExportJob, Any], object]
+
+
+@dataclass(frozen=True)
+class ExportFormat(Generic[O]):
+    suffix: str  # ".mp4"
+    label: str  # what a person calls it: "MP4 film"
+    options: type[O]
+    write: Callable[[ExportJob, O], object]
+
+    def parse_options(self, options: dict[str, Any]) -> O:
+        """The options model, or a RenderError naming the option that is unknown or wrong."""
+        try:
+            return self.options.model_validate(options)
+        except ValidationError as err:
+            first = err.errors()[0]
+            field = ".".join(str(p) for p in first["loc"]) or "options"
+            if first["type"] == "extra_forbidden":
+                known = ", ".join(self.options.model_fields) or "none"
+                raise RenderError(f"{self.suffix} export has no option '{field}' (its options: {known})") from None
+            raise RenderError(f"{self.suffix} export: option {field}: {_message(first)}") from None
+
+
+def _message(error: dict[str, Any]) -> str:
+    text = str(error.get("msg", "invalid value"))
+    text = text.removeprefix("Value error, ")
+    text = text[:1].lower() + text[1:]
+    if "input" in error and not isinstance(error["input"], dict):
+        text += f" (got {error['input']!r})"
+    return text
+
+
+_FORMATS: dict[str, ExportFormat] = {}
+_MODULES = (  # importing a module registers its formats
+    "flowdrafter.generators.export_mp4",
+    "flowdrafter.generators.export_pdf",
+    "flowdrafter.generators.export_timeline",
+    "flowdrafter.generators.export_zip",
+    "flowdrafter.generators.contact_sheet",
+)
+
+
+def register_format(suffix: str, label: str, options: type[O]) -> Callable[[Callable[[ExportJob, O], object]], Callable[[ExportJob, O], object]]:
+    """Decorator for a writer `write(job, options)`: export files ending in `suffix` with it."""
+
+    def decorator(write: Callable[[ExportJob, O], object]) -> Callable[[ExportJob, O], object]:
+        _FORMATS[suffix] = ExportFormat(suffix, label, options, write)
+        return write
+
+    return decorator
+
+
+def formats() -> dict[str, ExportFormat]:
+    """Every export format by suffix (".mp4", ...), in a stable order."""
+    for module in _MODULES:
+        importlib.import_module(module)
+    return dict(sorted(_FORMATS.items()))
+
+
+def get_format(suffix: str) -> ExportFormat:
+    found = formats().get(suffix.lower())
+    if found is None:
+        raise RenderError(f"cannot export to '{suffix or 'no extension'}'; use one of {', '.join(formats())}")
+    return found
 
 
 def check_output_path(out_path: Path) -> Path:
@@ -84,32 +161,26 @@ def export(
     generator: str = "animatic",
     settings: Settings | None = None,
     progress: ProgressFn | None = None,
+    is_cancelled: Callable[[], bool] | None = None,
     storyboard: Storyboard | None = None,
     **options: Any,
 ) -> Path:
-    """Export a project to `out_path`; the format is chosen by its extension (see the module docstring).
-
-    `generator` picks whose clips go into .mp4/.otio/.zip (rendered or reused through the cache);
-    `options` are format-specific (mp4: `faststart`, `audio`, `title_card`; pdf: `page_size`,
-    `orientation`, `columns`, `rows`, `dpi`; zip: `include_renders`; png: `columns`). Returns the path.
-    """
+    """Export a project to `out_path`; the extension picks the format and `options` are that format's
+    (see each format's options model, e.g. `export_pdf.PdfOptions`). `generator` picks whose clips go into
+    films, timelines and archives (rendered or reused through the cache). Returns the path written."""
     project = project if isinstance(project, Project) else Project.open(project)
     out = check_output_path(Path(out_path))
-    write = _writer(out.suffix.lower())
+    fmt = get_format(out.suffix)
+    parsed = fmt.parse_options(options)
     sb = storyboard if storyboard is not None else project.load()
     if not sb.scenes:
         raise RenderError("the storyboard has no scenes; nothing to export")
     report = progress or (lambda fraction, message: None)
     try:
         with atomic_path(out) as tmp:
-            write(project, sb, tmp, generator=generator, settings=settings, progress=report, **options)
+            fmt.write(ExportJob(project, sb, tmp, out, generator, settings, report, is_cancelled), parsed)
     except FlowDrafterError:
         raise
-    except TypeError as err:
-        if "unexpected keyword argument" not in str(err):
-            raise
-        name = str(err).split("argument")[-1].strip(" '\"")
-        raise RenderError(f"{out.suffix} export has no option '{name}'") from None
     except OSError as err:
         raise RenderError(os_error_message(err, out)) from None
     report(1.0, f"wrote {out}")

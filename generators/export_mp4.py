@@ -8,17 +8,15 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
+from pydantic import Field, field_validator
 
-from flowdrafter.core.errors import RenderError
-from flowdrafter.core.project import Project
-from flowdrafter.core.settings import Settings
 from flowdrafter.core.storyboard import Scene, Storyboard
 
-from .animatic import font
-from .base import ProgressFn
-from .render import render_storyboard
+from .drawing import font
+from .export import ExportJob, ExportOptions, register_format
 from .stitch import StitchReport, stitch
 from .video import FfmpegSink
+
 
 def title_card(sb: Storyboard) -> Image.Image:
     """The storyboard title (and its prompt, small) on a dark card at the storyboard's size."""
@@ -35,35 +33,33 @@ def title_card(sb: Storyboard) -> Image.Image:
     return img
 
 
-def write_mp4(
-    project: Project,
-    sb: Storyboard,
-    out: Path,
-    *,
-    generator: str = "animatic",
-    settings: Settings | None = None,
-    progress: ProgressFn,
-    faststart: bool = True,
-    audio: str | Path | None = None,
-    title_card_seconds: float = 0.0,
-    force: bool = False,
-) -> StitchReport:
-    """Write the stitched film to `out`. `title_card_seconds` > 0 prepends a title card; `audio` adds a
-    track (trimmed to the film). Returns what the stitcher copied and re-encoded."""
-    audio_path = None
-    if audio:
-        audio_path = Path(audio).expanduser().absolute()
-        if not audio_path.is_file():
-            raise RenderError(f"audio file {audio_path} does not exist")
-    report = render_storyboard(
-        project, generator, settings=settings, storyboard=sb, force=force,
-        progress=lambda f, m: progress(0.7 * f, m),
-    )  # fmt: skip
-    clips = dict(report.clips)
+class Mp4Options(ExportOptions):
+    faststart: bool = Field(True, description="Put the index first, so the film plays while it downloads.")
+    audio: Path | None = Field(None, description="An audio file to lay under the film (trimmed to its length).")
+    title_card_seconds: float = Field(0.0, ge=0.0, le=60.0, description="Open with a title card this long.")
+    force: bool = Field(False, description="Render every scene again, even unchanged ones.")
+
+    @field_validator("audio")
+    @classmethod
+    def _audio_exists(cls, value: Path | None) -> Path | None:
+        if value is None:
+            return None
+        path = value.expanduser().absolute()
+        if not path.is_file():
+            raise ValueError(f"audio file {path} does not exist")
+        return path
+
+
+@register_format(".mp4", "MP4 film", Mp4Options)
+def write_mp4(job: ExportJob, options: Mp4Options) -> StitchReport:
+    """The stitched film: every scene's clip, stream-copied where the cuts allow, an optional title card and
+    audio track. Returns what the stitcher copied and re-encoded."""
+    sb, progress = job.storyboard, job.progress
+    clips = job.clips(0.7, force=options.force)
     work = Path(tempfile.mkdtemp(prefix="flowdrafter-title-"))
     try:
-        if title_card_seconds > 0:
-            n = max(1, round(title_card_seconds * sb.fps))
+        if options.title_card_seconds > 0:
+            n = max(1, round(options.title_card_seconds * sb.fps))
             card = np.asarray(title_card(sb))
             path = work / "title.mp4"
             with FfmpegSink(path, sb.width, sb.height, sb.fps, expected_frames=n) as sink:
@@ -75,7 +71,7 @@ def write_mp4(
             title = Scene(id=tid, event="title card", num_frames=n)
             sb = sb.model_copy(update={"scenes": [title, *sb.scenes]})
             clips[title.id] = path
-        return stitch(sb, clips, out, faststart=faststart, audio=audio_path,
+        return stitch(sb, clips, job.out, faststart=options.faststart, audio=options.audio,
                       progress=lambda f, m: progress(0.7 + 0.3 * f, m))  # fmt: skip
     finally:
         shutil.rmtree(work, ignore_errors=True)

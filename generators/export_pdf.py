@@ -8,21 +8,21 @@ description. Page size (A4, Letter, A3), orientation, keyframes per row and scen
 from __future__ import annotations
 
 import math
-import textwrap
-from pathlib import Path
+from typing import Literal
 
 from PIL import Image, ImageDraw
+from pydantic import Field
 
 from flowdrafter.core.errors import RenderError
 from flowdrafter.core.layout import frame_description
 from flowdrafter.core.project import Project
-from flowdrafter.core.settings import Settings
 from flowdrafter.core.storyboard import CameraMotion, Scene, Storyboard, TransitionKind
 from flowdrafter.core.timeline import timecode, total_frames
 
-from .animatic import font
 from .base import ProgressFn
 from .contact_sheet import pick_frames, thumbnail
+from .drawing import font, wrap
+from .export import ExportJob, ExportOptions, register_format
 
 PAGE_SIZES_MM = {"a4": (210.0, 297.0), "letter": (215.9, 279.4), "a3": (297.0, 420.0)}
 INK, SOFT, RULE, PAPER = (28, 28, 34), (95, 96, 108), (210, 208, 202), (255, 255, 255)
@@ -60,15 +60,6 @@ def describe_transition(sb: Storyboard, index: int) -> str:
     return "end" if last else f"crossfade, {tr.frames} frames"
 
 
-def _wrap(draw: ImageDraw.ImageDraw, text: str, fnt, width: int, max_lines: int) -> list[str]:
-    avg = max(1.0, draw.textlength("abcdefghijklmnopqrstuvwxyz", font=fnt) / 26)
-    lines = textwrap.wrap(text, width=max(8, int(width / avg))) or [""]
-    if len(lines) > max_lines:
-        lines = lines[:max_lines]
-        lines[-1] = lines[-1].rstrip(" .,") + "…"
-    return lines
-
-
 def _scene_row(project: Project, sb: Storyboard, index: int, box: tuple[int, int, int, int], columns: int, dpi: int, page: Image.Image) -> None:
     scene = sb.scenes[index]
     x0, y0, x1, y1 = box
@@ -81,13 +72,13 @@ def _scene_row(project: Project, sb: Storyboard, index: int, box: tuple[int, int
     # Left: the scene's facts.
     d.text((x0, y0), f"{index + 1}", font=f_num, fill=SOFT)
     num_w = d.textlength(f"{index + 1}", font=f_num) + gap
-    title_lines = _wrap(d, scene.title or scene.id, f_title, info_w - num_w, 2)
+    title_lines = wrap(d, scene.title or scene.id, f_title, info_w - num_w, 2)
     y = y0 + 2 * pt
     for ln in title_lines:
         d.text((x0 + num_w, y), ln, font=f_title, fill=INK)
         y += 15 * pt
     y = max(y, y0 + 26 * pt) + 2 * pt
-    for ln in _wrap(d, scene.event, f_body, info_w, 4):
+    for ln in wrap(d, scene.event, f_body, info_w, 4):
         d.text((x0, y), ln, font=f_body, fill=INK)
         y += 11 * pt
     y += 4 * pt
@@ -100,7 +91,7 @@ def _scene_row(project: Project, sb: Storyboard, index: int, box: tuple[int, int
     ]
     for label, value in facts:
         d.text((x0, y), label.upper(), font=f_label, fill=SOFT)
-        for ln in _wrap(d, value, f_small, info_w - round(64 * pt), 2):
+        for ln in wrap(d, value, f_small, info_w - round(64 * pt), 2):
             d.text((x0 + round(64 * pt), y), ln, font=f_small, fill=INK)
             y += 9.5 * pt
         y += 1.5 * pt
@@ -120,7 +111,7 @@ def _scene_row(project: Project, sb: Storyboard, index: int, box: tuple[int, int
         d.rectangle((tx - 1, y0 - 1, tx + thumb_w, y0 + thumb_h), outline=RULE)
         prev, nxt, w = frame_description(scene, f)
         d.text((tx, y0 + thumb_h + 3 * pt), f"frame {f} · {timecode(f, sb.fps)}", font=f_label, fill=SOFT)
-        for i, ln in enumerate(_wrap(d, nxt if w >= 0.5 else prev, f_small, thumb_w, 2)):
+        for i, ln in enumerate(wrap(d, nxt if w >= 0.5 else prev, f_small, thumb_w, 2)):
             d.text((tx, y0 + thumb_h + (13 + 9 * i) * pt), ln, font=f_small, fill=INK)
 
 
@@ -150,7 +141,7 @@ def render_pages(project: Project, sb: Storyboard, *, page_size: str = "a4", ori
         sub = f"{len(sb.scenes)} scenes · {total} frames · {total / sb.fps:.1f} s at {sb.fps} fps · {sb.width}x{sb.height}"
         if sb.style:
             sub += f" · {sb.style}"
-        d.text((margin, margin + 21 * pt), _wrap(d, sub, font(8 * pt), W - 2 * margin - round(90 * pt), 1)[0], font=font(8 * pt), fill=SOFT)
+        d.text((margin, margin + 21 * pt), wrap(d, sub, font(8 * pt), W - 2 * margin - round(90 * pt), 1)[0], font=font(8 * pt), fill=SOFT)
         label = f"page {p + 1} of {n_pages}"
         d.text((W - margin - d.textlength(label, font=font(8 * pt)), margin + 4 * pt), label, font=font(8 * pt), fill=SOFT)
         d.line((margin, margin + header_h - 8 * pt, W - margin, margin + header_h - 8 * pt), fill=INK, width=max(1, round(pt)))
@@ -167,21 +158,18 @@ def render_pages(project: Project, sb: Storyboard, *, page_size: str = "a4", ori
     return pages
 
 
-def write_pdf(
-    project: Project,
-    sb: Storyboard,
-    out: Path,
-    *,
-    generator: str = "animatic",
-    settings: Settings | None = None,
-    progress: ProgressFn,
-    page_size: str = "a4",
-    orientation: str = "landscape",
-    columns: int = 4,
-    rows: int | None = None,
-    dpi: int = 150,
-) -> None:
-    pages = render_pages(project, sb, page_size=page_size, orientation=orientation, columns=columns, rows=rows,
-                         dpi=dpi, progress=progress)  # fmt: skip
-    pages[0].save(out, format="PDF", save_all=True, append_images=pages[1:], resolution=float(dpi),
+class PdfOptions(ExportOptions):
+    page_size: Literal["a4", "letter", "a3"] = "a4"
+    orientation: Literal["landscape", "portrait"] = "landscape"
+    columns: int = Field(4, ge=1, le=8, description="Keyframes per scene row.")
+    rows: int | None = Field(None, ge=1, le=10, description="Scenes per page (default 3 landscape, 5 portrait).")
+    dpi: int = Field(150, ge=50, le=600)
+
+
+@register_format(".pdf", "PDF storyboard", PdfOptions)
+def write_pdf(job: ExportJob, options: PdfOptions) -> None:
+    sb = job.storyboard
+    pages = render_pages(job.project, sb, page_size=options.page_size, orientation=options.orientation, columns=options.columns,
+                         rows=options.rows, dpi=options.dpi, progress=job.progress)  # fmt: skip
+    pages[0].save(job.out, format="PDF", save_all=True, append_images=pages[1:], resolution=float(options.dpi),
                   title=sb.title, author="FlowDrafter", creator="FlowDrafter")  # fmt: skip

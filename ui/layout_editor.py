@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import io
-from collections.abc import Callable
 from typing import Any
 
 import gradio as gr
@@ -25,15 +24,7 @@ from PIL import Image
 
 from flowdrafter.core.layout import frame_layout, norm_to_pixels
 from flowdrafter.core.storyboard import EntityKind, Storyboard
-
-PALETTE = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6", "#9a6324", "#469990", "#800000"]
-
-
-def entity_color(sb: Storyboard, entity_id: str) -> str:
-    ids = [e.id for e in sb.entities]
-    i = ids.index(entity_id) if entity_id in ids else len(ids)
-    return PALETTE[i % len(PALETTE)]
-
+from flowdrafter.generators.drawing import entity_hex
 
 def image_data_url(img: Image.Image | None) -> str:
     """A JPEG data URL: small, needs no file serving, and arrives with the boxes in one message."""
@@ -49,10 +40,8 @@ def editor_value(
     scene_id: str,
     frame: int,
     image: Image.Image | None = None,
-    color: Callable[[str], str] | None = None,
 ) -> dict[str, Any]:
-    """Everything the browser draws for one frame of one scene (`color` maps an entity id to a CSS colour)."""
-    color = color or (lambda entity_id: entity_color(sb, entity_id))
+    """Everything the browser draws for one frame of one scene; boxes have the entities' animatic colours."""
     scene = sb.scene(scene_id)
     if scene is None:
         return {"empty": True}
@@ -68,14 +57,14 @@ def editor_value(
                 "label": names.get(entity_id, entity_id),
                 "box": list(norm_to_pixels(box, sb.width, sb.height)),
                 "keyframe": on_key,
-                "color": color(entity_id),
+                "color": entity_hex(entity_id),
             }
         )
     tracks = [
         {
             "entity": t.entity,
             "label": names.get(t.entity, t.entity),
-            "color": color(t.entity),
+            "color": entity_hex(t.entity),
             "frames": [k.frame for k in t.keyframes],
         }
         for t in scene.tracks

@@ -1,11 +1,14 @@
-"""Exports: mp4, PDF pages, OTIO round trip, zip, contact sheet; bad output paths leave old files intact."""
+"""Exports: mp4, PDF pages, timelines (OTIO, FCP 7 XML, FCPXML, EDL) read back by OTIO, zip, contact sheet;
+typed options; bad output paths leave old files intact."""
 
 from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
+import urllib.parse
 import zipfile
 from pathlib import Path
 
@@ -52,8 +55,16 @@ def test_pdf_has_one_page_per_rows_of_scenes(film, tmp_path):
     assert pages(export(film, tmp_path / "a.pdf")) == 1
     assert pages(export(film, tmp_path / "b.pdf", rows=1, page_size="letter", orientation="portrait")) == 3
     assert pages(export(film, tmp_path / "c.pdf", rows=2, columns=3)) == 2
-    with pytest.raises(RenderError, match="page size"):
+    with pytest.raises(RenderError, match=r"option page_size: input should be 'a4', 'letter' or 'a3' \(got 'tabloid'\)"):
         export(film, tmp_path / "d.pdf", page_size="tabloid")
+    assert not (tmp_path / "d.pdf").exists()
+
+
+def media_file(timeline_file: Path, url: str) -> Path:
+    """Where an editor finds a clip: a file:// URL, or a path relative to the timeline file."""
+    if url.startswith("file://"):
+        return Path(urllib.parse.unquote(urllib.parse.urlparse(url).path))
+    return (timeline_file.parent / urllib.parse.unquote(url)).resolve()
 
 
 def test_otio_round_trips_with_one_clip_per_scene(film, tmp_path):
@@ -65,20 +76,78 @@ def test_otio_round_trips_with_one_clip_per_scene(film, tmp_path):
     transitions = [t for t in timeline.tracks[0] if isinstance(t, otio.schema.Transition)]
     assert len(transitions) == 1 and transitions[0].transition_type == otio.schema.TransitionTypes.SMPTE_Dissolve
     for c in clips:
-        assert Path(c.media_reference.target_url.removeprefix("file://")).is_file()
+        url = c.media_reference.target_url
+        assert not url.startswith(("file:", "/")) and url.startswith("film/renders/animatic/")  # relative to the .otio
+        assert media_file(out, url) == film.root / c.metadata["flowdrafter"]["clip"]
+        assert media_file(out, url).is_file()
     assert clips[2].metadata["flowdrafter"]["fade_out"] == 2
 
 
-def test_zip_opens_as_a_project_with_its_renders(film, tmp_path):
+@pytest.mark.parametrize("suffix, adapter", [(".xml", "fcp_xml"), (".fcpxml", "fcpx_xml"), (".edl", "cmx_3600")])
+def test_editor_timelines_round_trip_through_otio_readers(film, tmp_path, suffix, adapter):
+    """Premiere/Resolve (FCP 7 XML), Final Cut (FCPXML) and every editor (EDL): read back by OTIO's own readers,
+    one clip per scene, the film's length, media found relative to the file, at a timecode rate (8 fps -> 24)."""
+    sb = film.load()
+    (tmp_path / "out").mkdir()
+    out = export(film, tmp_path / "out" / f"film{suffix}")
+    timeline = otio.adapters.read_from_file(str(out), adapter_name=adapter)
+    clips = list(timeline.find_clips())
+    assert len(clips) == len(sb.scenes)
+    assert timeline.duration() == otio.opentime.RationalTime(total_frames(sb) * 3, 24)
+    rendered = {p.name for p in (film.root / "renders" / "animatic").glob("*.mp4")}
+    for clip, scene in zip(clips, sb.scenes):
+        url = clip.media_reference.target_url
+        assert url.startswith("../film/renders/animatic/"), url
+        assert media_file(out, url).is_file() and media_file(out, url).name in rendered
+        if suffix != ".edl":  # an EDL keeps the clip names in comments, but an event per side of a dissolve
+            assert clip.name == scene.title
+    dissolves = [t for t in timeline.tracks[0] if isinstance(t, otio.schema.Transition)]
+    assert len(dissolves) == (0 if suffix == ".fcpxml" else 1)  # the FCPXML adapter writes no transitions
+    if suffix == ".fcpxml":
+        assert f'width="{sb.width}" height="{sb.height}"' in out.read_text()
+
+
+def test_timelines_can_point_at_absolute_paths(film, tmp_path):
+    for suffix, adapter in ((".otio", "otio_json"), (".xml", "fcp_xml")):
+        out = export(film, tmp_path / f"film{suffix}", absolute_paths=True)
+        for clip in otio.adapters.read_from_file(str(out), adapter_name=adapter).find_clips():
+            url = clip.media_reference.target_url
+            assert url.startswith("file:///") and media_file(out, url).is_file()
+
+
+def test_each_format_has_typed_options_and_refuses_what_it_does_not_have(film, tmp_path):
+    from flowdrafter.generators.export import formats
+
+    assert set(formats()) == {".mp4", ".pdf", ".otio", ".xml", ".fcpxml", ".edl", ".zip", ".png"}
+    with pytest.raises(RenderError, match=r"^\.mp4 export has no option 'rows' \(its options: faststart, audio, title_card_seconds, force\)$"):
+        export(film, tmp_path / "film.mp4", rows=2)
+    with pytest.raises(RenderError, match=r"^\.edl export has no option 'page_size'"):
+        export(film, tmp_path / "film.edl", page_size="a4")
+    with pytest.raises(RenderError, match=r"option columns: input should be less than or equal to 8 \(got 9\)"):
+        export(film, tmp_path / "film.pdf", columns=9)
+    with pytest.raises(RenderError, match=r"option audio: audio file .*missing.wav does not exist"):
+        export(film, tmp_path / "film.mp4", audio=tmp_path / "missing.wav")
+    assert not list(tmp_path.glob("film.*"))  # refused before anything is rendered or written
+    assert not (film.root / "renders" / "animatic").exists()
+
+
+def test_zip_opens_as_a_project_with_its_renders_and_timelines_that_find_them(film, tmp_path):
     out = export(film, tmp_path / "share.zip")
     with zipfile.ZipFile(out) as zf:
         names = zf.namelist()
-        zf.extractall(tmp_path / "unzipped")
+        zf.extractall(tmp_path / "elsewhere")
+    shutil.rmtree(film.root)  # the archive must not depend on the original folder
     assert sum(n.endswith(".mp4") for n in names) == 3
-    copy = Project.open(tmp_path / "unzipped" / "film")
-    assert copy.load() == film.load()
+    copy = Project.open(tmp_path / "elsewhere" / "film")
+    assert copy.load().title == "Test film"
     index = json.loads((copy.renders_dir / "animatic" / "index.json").read_text())
     assert all((copy.root / rel).is_file() for rel in index.values())
+    for suffix, adapter in ((".otio", "otio_json"), (".xml", "fcp_xml"), (".fcpxml", "fcpx_xml"), (".edl", "cmx_3600")):
+        timeline_file = copy.root / "exports" / f"test-film{suffix}"
+        clips = list(otio.adapters.read_from_file(str(timeline_file), adapter_name=adapter).find_clips())
+        assert len(clips) == 3 and all(media_file(timeline_file, c.media_reference.target_url).is_file() for c in clips)
+    with zipfile.ZipFile(export(Project.open(copy.root), tmp_path / "lean.zip", include_renders=False)) as zf:
+        assert not any(n.endswith((".mp4", ".otio", ".xml", ".edl")) for n in zf.namelist())
 
 
 def test_contact_sheet_png(film, tmp_path):
@@ -102,7 +171,7 @@ def test_bad_outputs_are_clear_errors_and_keep_the_previous_file(film, tmp_path)
         export(film, previous, audio=bad_audio)  # fails after the clips are rendered, mid-way
     assert previous.read_bytes() == b"the previous export"
     assert not list(tmp_path.glob(".film.mp4.*"))
-    with pytest.raises(RenderError, match="no option 'colour'"):
+    with pytest.raises(RenderError, match=".pdf export has no option 'colour'"):
         export(film, tmp_path / "x.pdf", colour="red")
 
 

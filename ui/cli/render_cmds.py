@@ -42,17 +42,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--force", action="store_true", help="render even when a cached clip is valid")
     p.set_defaults(func=cmd_render)
 
-    p = sub.add_parser("export", help="export a project: .mp4, .pdf, .otio, .zip or .png (by extension)")
+    p = sub.add_parser("export", help="export a project: .mp4, .pdf, .otio, .xml, .fcpxml, .edl, .zip or .png (by extension)")
     p.add_argument("dir", type=Path, help="project folder")
     p.add_argument("-o", "--output", type=Path, required=True, help="output file; the extension picks the format")
     p.add_argument("--generator", default="animatic", help="whose clips to use (default: animatic)")
+    # Format options: only those given are passed on, and a format refuses the ones it does not have.
     p.add_argument("--audio", type=Path, help="mp4: add this audio track")
-    p.add_argument("--title-card", type=float, default=0.0, metavar="SECONDS", help="mp4: open with a title card")
+    p.add_argument("--title-card", type=float, dest="title_card_seconds", metavar="SECONDS", help="mp4: open with a title card")
     p.add_argument("--page-size", choices=["a4", "letter", "a3"], help="pdf: page size (default a4)")
     p.add_argument("--orientation", choices=["landscape", "portrait"], help="pdf: orientation (default landscape)")
     p.add_argument("--columns", type=int, help="pdf/png: keyframes per scene row")
     p.add_argument("--rows", type=int, help="pdf: scenes per page")
-    p.add_argument("--no-renders", action="store_true", help="zip: leave the rendered clips out")
+    p.add_argument("--no-renders", action="store_false", dest="include_renders", default=None, help="zip: leave the rendered clips out")
+    p.add_argument("--no-timelines", action="store_false", dest="timelines", default=None, help="zip: leave the timelines out")
+    p.add_argument("--absolute-paths", action="store_true", default=None, help="otio/xml/fcpxml/edl: file:// URLs, not paths relative to the file")
+    p.add_argument("--edl-style", choices=["avid", "premiere", "nucoda"], dest="style", help="edl: comment style (default avid)")
     p.set_defaults(func=cmd_export)
 
 
@@ -73,25 +77,15 @@ def cmd_render(args: argparse.Namespace) -> int:
     return 0
 
 
+EXPORT_OPTIONS = ("audio", "title_card_seconds", "page_size", "orientation", "columns", "rows", "include_renders", "timelines",
+                  "absolute_paths", "style")  # fmt: skip
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from flowdrafter.generators.export import export
 
     project = Project.open(args.dir)
-    suffix = args.output.suffix.lower()
-    options: dict = {}
-    if suffix == ".mp4":
-        if args.audio:
-            options["audio"] = args.audio
-        if args.title_card:
-            options["title_card_seconds"] = args.title_card
-    elif suffix == ".pdf":
-        for name in ("page_size", "orientation", "columns", "rows"):
-            if getattr(args, name) is not None:
-                options[name] = getattr(args, name)
-    elif suffix == ".zip":
-        options["include_renders"] = not args.no_renders
-    elif suffix == ".png" and args.columns is not None:
-        options["columns"] = args.columns
+    options = {name: getattr(args, name) for name in EXPORT_OPTIONS if getattr(args, name) is not None}
     progress = _Progress()
     out = export(project, args.output, generator=args.generator, progress=progress, **options)
     progress.done()
