@@ -229,9 +229,6 @@ def build_app(start: Session | None = None, services: Services | None = None) ->
         ALL = [header, undo_btn, redo_btn, scene_list, warnings_md, *scene_form, editor, frame, note,
                gallery, *entity_form, replan_scene]  # fmt: skip
 
-        def color(entity_id: str) -> str:
-            return "#%02x%02x%02x" % tuple(services.entity_color(entity_id))  # the animatic's card colours
-
         def editor_view(s: Session, scene_id: str, f: int) -> dict:
             if not state.has_project(s):
                 return {"empty": True}
@@ -240,7 +237,7 @@ def build_app(start: Session | None = None, services: Services | None = None) ->
             num = sb.scene(scene_id).num_frames
             f = max(0, min(int(f or 0), num - 1))
             image = services.compose_frame(state.project(s), sb, scene_id, f, captions=False) if services.compose_frame else None
-            return editor_value(sb, scene_id, f, image, color if services.entity_color else None)
+            return editor_value(sb, scene_id, f, image)
 
         def undo_redo(s: Session) -> list:
             return [gr.update(interactive=state.can_undo(s)), gr.update(interactive=state.can_redo(s))]

@@ -40,7 +40,6 @@ class Services:
         self.plan = _optional("flowdrafter.planners.pipeline", "plan")
         self.replan = _optional("flowdrafter.planners.pipeline", "replan")
         self.compose_frame = _optional("flowdrafter.generators.animatic", "compose_frame")
-        self.entity_color = _optional("flowdrafter.generators.animatic", "entity_color")
         self.render_storyboard = _optional("flowdrafter.generators.render", "render_storyboard")
         self.export = _optional("flowdrafter.generators.export", "export")
         self.make_reference_candidates = _optional("flowdrafter.generators.diffusion.references", "make_reference_candidates")

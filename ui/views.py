@@ -7,15 +7,12 @@ has to route their results to components.
 from __future__ import annotations
 
 import html
-from functools import lru_cache
-
-from PIL import Image, ImageDraw, ImageFont
-
 from flowdrafter.core.errors import AssetError
 from flowdrafter.core.layout import frame_description
 from flowdrafter.core.project import Project
 from flowdrafter.core.storyboard import CameraMotion, EntityKind, Storyboard, TransitionKind
 from flowdrafter.core.timeline import seconds, total_frames
+from flowdrafter.generators.drawing import placeholder_tile
 
 CAMERA_CHOICES = [(m.value.replace("_", " "), m.value) for m in CameraMotion]
 TRANSITION_CHOICES = [("cut", TransitionKind.cut.value), ("crossfade", TransitionKind.crossfade.value), ("fade to black", TransitionKind.fade.value)]
@@ -99,20 +96,5 @@ def gallery_items(project: Project, sb: Storyboard) -> list[tuple[object, str]]:
     for e in sb.entities:
         path = reference_path(project, sb, e.id)
         caption = e.name + (" (background)" if e.kind is EntityKind.background else "")
-        items.append((path or placeholder(e.name, e.kind.value), caption))
+        items.append((path or placeholder_tile(e.id, e.name, e.kind.value), caption))
     return items
-
-
-@lru_cache(maxsize=128)
-def placeholder(name: str, kind: str) -> Image.Image:
-    img = Image.new("RGB", (256, 256), (236, 238, 243) if kind == "foreground" else (226, 236, 228))
-    d = ImageDraw.Draw(img)
-    d.rounded_rectangle((16, 16, 240, 240), radius=24, outline=(160, 166, 180), width=3)
-    try:
-        font = ImageFont.load_default(size=96)
-        small = ImageFont.load_default(size=20)
-    except TypeError:  # Pillow < 10.1
-        font = small = ImageFont.load_default()
-    d.text((128, 96), (name.strip()[:1] or "?").upper(), fill=(120, 126, 140), font=font, anchor="mm")
-    d.text((128, 164), "no image yet", fill=(120, 126, 140), font=small, anchor="mm")
-    return img
