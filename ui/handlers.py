@@ -1,20 +1,74 @@
-"""What each editor control does to the storyboard: pure functions, storyboard in, storyboard out.
+"""What each editor control decides: pure functions, mostly storyboard in, storyboard out.
 
-They translate widget values (pixel boxes, dropdown strings, empty text fields) into `core.edits` calls and
-nothing else, so every change is validated like a loaded file and a bad one raises a `FlowDrafterError`
-with the reason, leaving the input untouched. The app wires them to events; tests call them directly.
+They translate widget values (pixel boxes, dropdown strings, empty text fields, gallery clicks) into
+`core.edits` calls, and check a control's input before a long job starts (the plan's target folder, the
+stage to redo), so every change is validated like a loaded file and a bad one raises a `FlowDrafterError`
+with the reason, leaving the input untouched. The events in `ui.events` only route values to these
+functions and their results to the page; tests call them directly.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
 
 from flowdrafter.core import edits
-from flowdrafter.core.errors import AssetError, StoryboardError
+from flowdrafter.core.errors import AssetError, ProjectError, StoryboardError
 from flowdrafter.core.images import import_image
 from flowdrafter.core.layout import pixels_to_norm
 from flowdrafter.core.project import Project
-from flowdrafter.core.storyboard import EntityKind, Reference, Storyboard
+from flowdrafter.core.storyboard import EntityKind, Reference, Storyboard, slugify
+
+# -- projects -----------------------------------------------------------------------------------------
+
+
+def folder(text: str | None, what: str = "type the path of a project folder to open") -> Path:
+    """A folder typed into the page; empty is refused with `what` to do instead."""
+    if not (text or "").strip():
+        raise ProjectError(what)
+    return Path(text.strip()).expanduser()
+
+
+def plan_target(into: str, text: str | None, has_project: bool) -> Path | None:
+    """Where a new plan goes: a new (empty) folder, or None for "replace this project's storyboard"."""
+    if into == "new":
+        target = folder(text, "type a folder for the new project, or choose to replace this project's storyboard")
+        if target.exists() and (not target.is_dir() or any(target.iterdir())):
+            raise ProjectError(f"{target} is not empty; choose a new folder")
+        return target
+    if not has_project:
+        raise ProjectError("no project is open; choose 'Create a new project folder'")
+    return None
+
+
+def plan_prompt(prompt: str | None) -> str:
+    if not (prompt or "").strip():
+        raise ProjectError("describe the video to plan in the prompt box")
+    return prompt.strip()
+
+
+def replan_scene(stage: str, only: str | None) -> str | None:
+    """The scene a re-plan is limited to: only the layout stage takes one; empty means every scene."""
+    return (only or None) if stage == "layout" else None
+
+
+def export_options(options_model: Any, absolute_paths: bool) -> dict[str, Any]:
+    """The export row's options for a format: the absolute-paths box applies to the formats that have it."""
+    return {"absolute_paths": True} if absolute_paths and "absolute_paths" in options_model.model_fields else {}
+
+
+def preview_name(sb: Storyboard) -> str:
+    """The whole-storyboard preview's file name: the same storyboard gives the same file (reused)."""
+    import hashlib
+
+    return f"preview-{hashlib.sha256(sb.to_json().encode()).hexdigest()[:16]}.mp4"
+
+
+def export_target(project: Project, sb: Storyboard, suffix: str) -> Path:
+    """Where the editor writes an export: the project's `exports/`, named after the storyboard's title."""
+    project.exports_dir.mkdir(parents=True, exist_ok=True)
+    return project.exports_dir / f"{slugify(sb.title, fallback='storyboard')}{suffix}"
 
 # -- the layout editor --------------------------------------------------------------------------------
 
@@ -35,6 +89,35 @@ def draw_box(
             raise StoryboardError(["type a name for the new entity before drawing its box"])
         sb, entity_id = edits.add_entity(sb, name, EntityKind.foreground)
     return move_box(sb, scene_id, frame, entity_id, pixel_box), entity_id
+
+
+def released(sb: Storyboard, scene_id: str, frame: int, data: Mapping[str, Any]) -> tuple[Storyboard, str, bool]:
+    """The layout editor's `release` event: a drawn box (`action` "add") or a moved one.
+
+    Returns the new storyboard, the entity concerned, and whether a box was added (the page then shows
+    everything again; a move changes only the editor).
+    """
+    box = data.get("box")
+    if not isinstance(box, Sequence) or len(box) != 4:
+        raise StoryboardError(["the editor sent no box"])
+    if data.get("action") == "add":
+        new, entity_id = draw_box(sb, scene_id, frame, str(data.get("entity") or ""), str(data.get("name") or ""), box)
+        return new, entity_id, True
+    entity_id = str(data.get("entity") or "")
+    return move_box(sb, scene_id, frame, entity_id, box), entity_id, False
+
+
+def set_box(sb: Storyboard, scene_id: str, frame: int, entity_id: str, box: Sequence[float]) -> Storyboard:
+    """A keyframe from a normalized box `[x0, y0, x1, y1]` (the API's `move_box`)."""
+    try:
+        values = tuple(float(v) for v in box)
+    except (TypeError, ValueError):
+        values = ()
+    if len(values) != 4:
+        raise StoryboardError(["box must be [x0, y0, x1, y1], fractions of the frame"])
+    if not isinstance(frame, (int, float)) or frame != int(frame):
+        raise StoryboardError([f"frame must be a whole number, got {frame!r}"])
+    return edits.set_keyframe(sb, scene_id, entity_id, int(frame), values)
 
 
 def delete_keyframe(sb: Storyboard, scene_id: str, frame: int, entity_id: str) -> Storyboard:
@@ -105,6 +188,25 @@ def edit_scene(
 # -- entities -----------------------------------------------------------------------------------------
 
 
+def entity_at(sb: Storyboard, index: int, fallback: str | None) -> str | None:
+    """The entity a gallery click picked (tiles are in storyboard order)."""
+    return sb.entities[index].id if 0 <= index < len(sb.entities) else fallback
+
+
+def candidate_at(found: Sequence[Sequence[Any]], index: int) -> tuple[str, int]:
+    """The (project-relative image, seed) of the clicked reference candidate."""
+    if not 0 <= index < len(found):
+        raise ProjectError("that candidate is gone; generate the candidates again")
+    rel, seed = found[index]
+    return str(rel), int(seed)
+
+
+def require_entity(entity_id: str | None, then: str = "") -> str:
+    if not entity_id:
+        raise ProjectError("pick an entity first" + (f", then {then}" if then else ""))
+    return entity_id
+
+
 def add_entity(sb: Storyboard, name: str, kind: str, description: str = "") -> tuple[Storyboard, str]:
     if not (name or "").strip():
         raise StoryboardError(["give the new entity a name"])
@@ -126,6 +228,7 @@ def upload_reference(project: Project, sb: Storyboard, entity_id: str, file_path
 
     A bad file raises the `AssetError` before anything is stored or changed.
     """
+    require_entity(entity_id, "upload its photo")
     if sb.entity(entity_id) is None:
         raise StoryboardError([f"no entity with id '{entity_id}'"])
     if not file_path:

@@ -18,27 +18,37 @@ from typing import Any
 from flowdrafter.core.errors import ProjectError
 from flowdrafter.core.history import History
 from flowdrafter.core.project import Project
-from flowdrafter.core.settings import get_settings
+from flowdrafter.core.settings import Settings
 from flowdrafter.core.storyboard import Storyboard
 
 Session = dict[str, Any]
 
+DEFAULT_UNDO = Settings.model_fields["undo_limit"].default
 _EDIT_LOCK = threading.RLock()  # read the saved storyboard, change it, save it: one edit at a time
 
 
-def empty_session() -> Session:
-    return {"project": None, "storyboard": None, "history": History(limit=get_settings().undo_limit).to_dict()}
+def empty_session(undo_limit: int = DEFAULT_UNDO) -> Session:
+    return {"project": None, "storyboard": None, "history": History(limit=undo_limit).to_dict()}
 
 
-def open_session(path: Path | str) -> Session:
-    """Open a project folder; raises ProjectError / StoryboardError with a message a person can act on."""
+def open_session(path: Path | str, undo_limit: int = DEFAULT_UNDO) -> Session:
+    """Open a project folder; raises ProjectError / StoryboardError with a message a person can act on.
+
+    `undo_limit` comes from the app's settings (`Services.settings.undo_limit`)."""
     project = Project.open(path)
     sb = project.load()
     return {
         "project": str(project.root),
         "storyboard": sb.model_dump(mode="json"),
-        "history": History(limit=get_settings().undo_limit).to_dict(),
+        "history": History(limit=undo_limit).to_dict(),
     }
+
+
+def reopen(session: Session) -> Session:
+    """The session's project read again from disk, with a fresh history of the same limit."""
+    if not has_project(session):
+        return session
+    return open_session(session["project"], History.from_dict(session["history"]).limit)
 
 
 def has_project(session: Session | None) -> bool:

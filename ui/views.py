@@ -1,18 +1,28 @@
-"""What the page shows for a storyboard: labels, choices and form values, computed from the document.
+"""What the page shows for a storyboard: labels, choices, form values and logs, computed from the document.
 
-Pure functions of the storyboard (and project, for image paths), so they are easy to test and the app only
-has to route their results to components.
+Pure functions of the storyboard (and project, for image paths), so they are easy to test and the tabs
+only have to route their results to components. `Shown` is what one refresh shows: the session's document
+and the focus (scene, frame, entity) after an edit.
 """
 
 from __future__ import annotations
 
 import html
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 from flowdrafter.core.errors import AssetError
 from flowdrafter.core.layout import frame_description
 from flowdrafter.core.project import Project
 from flowdrafter.core.storyboard import CameraMotion, EntityKind, Storyboard, TransitionKind
 from flowdrafter.core.timeline import seconds, total_frames
 from flowdrafter.generators.drawing import placeholder_tile
+
+from . import state
+from .state import Session
+
+Link = Callable[[Path], "str | None"]  # a project file -> the published copy this session may fetch (ui.media)
 
 CAMERA_CHOICES = [(m.value.replace("_", " "), m.value) for m in CameraMotion]
 TRANSITION_CHOICES = [("cut", TransitionKind.cut.value), ("crossfade", TransitionKind.crossfade.value), ("fade to black", TransitionKind.fade.value)]
@@ -90,11 +100,116 @@ def reference_path(project: Project, sb: Storyboard, entity_id: str | None) -> s
     return str(path) if path.is_file() else None
 
 
-def gallery_items(project: Project, sb: Storyboard) -> list[tuple[object, str]]:
-    """One tile per entity: its reference image, or a placeholder card with its name."""
+def gallery_items(project: Project, sb: Storyboard, link: Link) -> list[tuple[object, str]]:
+    """One tile per entity: its reference image (published for this session), or a placeholder card."""
     items: list[tuple[object, str]] = []
     for e in sb.entities:
         path = reference_path(project, sb, e.id)
+        url = link(Path(path)) if path else None
         caption = e.name + (" (background)" if e.kind is EntityKind.background else "")
-        items.append((path or placeholder_tile(e.id, e.name, e.kind.value), caption))
+        items.append((url or placeholder_tile(e.id, e.name, e.kind.value), caption))
     return items
+
+
+# -- one refresh -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Shown:
+    """What the page shows after an event: the session's saved document and where the person is."""
+
+    session: Session
+    sb: Storyboard | None
+    project: Project | None
+    scene_id: str | None
+    frame: int
+    entity_id: str | None
+    link: Link
+
+    @property
+    def scene(self):
+        return self.sb.scene(self.scene_id) if self.sb is not None and self.scene_id else None
+
+
+def focus(scene_id: str | None, frame: Any, entity_id: str | None, **extra: Any) -> dict[str, Any]:
+    """Where to look after an event (kept in a `gr.State`, so an error lands there and not on every view)."""
+    try:
+        f = int(frame or 0)
+    except (TypeError, ValueError):
+        f = 0
+    return {"scene": scene_id, "frame": f, "entity": entity_id, **extra}
+
+
+def shown(session: Session, where: Mapping[str, Any], link: Link) -> Shown:
+    """The document as saved, the scene and entity to show (the first when gone) and the frame, clamped."""
+    if not state.has_project(session):
+        return Shown(session, None, None, None, 0, None, link)
+    sb = state.storyboard(session)
+    sid = pick_scene(sb, where.get("scene"))
+    f = max(0, min(int(where.get("frame") or 0), sb.scene(sid).num_frames - 1))
+    return Shown(session, sb, state.project(session), sid, f, pick_entity(sb, where.get("entity")), link)
+
+
+def keyframe_label(sb: Storyboard, scene_id: str) -> str:
+    from flowdrafter.core.layout import keyframe_frames
+
+    return f"Frame (keyframes on {', '.join(map(str, keyframe_frames(sb.scene(scene_id)))) or 'none'})"
+
+
+# -- jobs: logs and results --------------------------------------------------------------------------------
+
+
+def clip_items(report: Any, link: Link) -> list[tuple[str, str]]:
+    """The render report's clips as gallery items (published path, "s1 · rendered" / "s1 · reused")."""
+    out = []
+    for sc in getattr(report, "scenes", []) or []:
+        url = link(Path(sc.clip))
+        if url:
+            out.append((url, f"{sc.scene_id} · {'reused' if sc.reused else 'rendered'}"))
+    return out
+
+
+class Log:
+    """A job's log as a person reads it: the last lines, oldest first."""
+
+    def __init__(self, keep: int = 200):
+        self.lines: list[str] = []
+        self.keep = keep
+
+    def add(self, line: str) -> str:
+        self.lines.append(line)
+        del self.lines[: -self.keep]
+        return self.text
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
+class RenderLog:
+    """A render's log: overall percentage, then one line per scene with its latest message."""
+
+    def __init__(self) -> None:
+        self.per_scene: dict[str, str] = {}
+
+    def progress(self, fraction: float | None, message: str) -> str:
+        self.per_scene[message.split(":", 1)[0]] = message
+        return f"{(fraction or 0.0) * 100:.0f}% done\n" + self.scenes
+
+    @property
+    def scenes(self) -> str:
+        return "\n".join(self.per_scene.values())
+
+    def done(self, report: Any) -> str:
+        reused = len(getattr(report, "reused", []))
+        rendered = len(getattr(report, "rendered", []))
+        warnings = "".join(f"\nwarning: {w}" for w in getattr(report, "warnings", []) or [])
+        return f"done: {rendered} rendered, {reused} reused\n" + self.scenes + warnings
+
+    def cancelled(self) -> str:
+        return "cancelled; scenes finished before the cancel are kept and will be reused\n" + self.scenes
+
+
+def export_choices(formats: Mapping[str, Any], offered: Iterable[str]) -> list[tuple[str, str]]:
+    """(button label, suffix) for the export row, in the row's order."""
+    return [(f"Export {formats[s].label}", s) for s in offered if s in formats]

@@ -95,12 +95,12 @@ def test_editor_timelines_round_trip_through_otio_readers(film, tmp_path, suffix
     assert len(clips) == len(sb.scenes)
     assert timeline.duration() == otio.opentime.RationalTime(total_frames(sb) * 3, 24)
     rendered = {p.name for p in (film.root / "renders" / "animatic").glob("*.mp4")}
-    for clip, scene in zip(clips, sb.scenes):
+    for clip, sc in zip(clips, sb.scenes):
         url = clip.media_reference.target_url
         assert url.startswith("../film/renders/animatic/"), url
         assert media_file(out, url).is_file() and media_file(out, url).name in rendered
         if suffix != ".edl":  # an EDL keeps the clip names in comments, but an event per side of a dissolve
-            assert clip.name == scene.title
+            assert clip.name == sc.title
     dissolves = [t for t in timeline.tracks[0] if isinstance(t, otio.schema.Transition)]
     assert len(dissolves) == (0 if suffix == ".fcpxml" else 1)  # the FCPXML adapter writes no transitions
     if suffix == ".fcpxml":

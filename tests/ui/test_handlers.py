@@ -180,3 +180,55 @@ def test_a_refused_edit_changes_nothing_on_disk(project):
     with pytest.raises(StoryboardError):
         state.apply(s, lambda sb: handlers.move_box(sb, "s1", 99, "kitten", [0, 0, 10, 10]))  # frame 99 is past the end
     assert project.storyboard_path.read_text() == before and not state.can_undo(s)
+
+
+def test_the_editors_release_adds_a_drawn_box_or_moves_one(sample_storyboard):
+    sb, eid, added = handlers.released(sample_storyboard, "s2", 4, {"action": "add", "entity": "", "name": "Moth", "box": [10, 10, 60, 50]})
+    assert (eid, added) == ("moth", True) and sb.scene("s2").track("moth").keyframes[0].frame == 4
+    sb, eid, added = handlers.released(sb, "s2", 4, {"action": "move", "entity": "moth", "box": [100, 100, 160, 150]})
+    assert (eid, added) == ("moth", False) and sb.scene("s2").track("moth").keyframes[0].box[0] == pytest.approx(100 / 512, abs=1e-5)
+    with pytest.raises(StoryboardError, match="no box"):
+        handlers.released(sb, "s2", 4, {"action": "move", "entity": "moth"})
+
+
+def test_an_api_box_is_normalized_and_checked(sample_storyboard):
+    sb = handlers.set_box(sample_storyboard, "s1", 3, "ball", [0.1, 0.2, 0.3, 0.4])
+    assert sb.scene("s1").track("ball").keyframes[0].box == pytest.approx((0.1, 0.2, 0.3, 0.4))
+    for box, frame, message in (([0.1, 0.2], 3, r"\[x0, y0, x1, y1\]"), (["a", 0, 1, 1], 3, r"\[x0, y0, x1, y1\]"),
+                                ([0.5, 0.2, 0.3, 0.4], 3, "x0"), ([0.1, 0.2, 0.3, 0.4], 2.5, "whole number")):  # fmt: skip
+        with pytest.raises(StoryboardError, match=message):
+            handlers.set_box(sample_storyboard, "s1", frame, "ball", box)
+
+
+def test_a_plan_goes_into_this_project_or_a_new_empty_folder(tmp_path):
+    assert handlers.plan_target("this", "", has_project=True) is None
+    assert handlers.plan_target("new", str(tmp_path / "fresh"), has_project=False) == tmp_path / "fresh"
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "notes.txt").write_text("mine")
+    for into, folder, has, message in (("new", "", True, "type a folder"), ("new", str(tmp_path / "full"), True, "not empty"),
+                                       ("this", "", False, "no project is open")):  # fmt: skip
+        with pytest.raises(FlowDrafterError, match=message):
+            handlers.plan_target(into, folder, has)
+    with pytest.raises(FlowDrafterError, match="describe the video"):
+        handlers.plan_prompt("   ")
+    assert handlers.replan_scene("layout", "s2") == "s2" and handlers.replan_scene("layout", "") is None
+    assert handlers.replan_scene("script", "s2") is None
+
+
+def test_gallery_and_candidate_clicks_pick_by_position(sample_storyboard):
+    assert handlers.entity_at(sample_storyboard, 1, "kitten") == "ball"
+    assert handlers.entity_at(sample_storyboard, 9, "kitten") == "kitten"
+    assert handlers.candidate_at([("assets/a.png", 3), ("assets/b.png", 4)], 1) == ("assets/b.png", 4)
+    with pytest.raises(FlowDrafterError, match="generate the candidates again"):
+        handlers.candidate_at([], 0)
+    with pytest.raises(FlowDrafterError, match="pick an entity first, then upload its photo"):
+        handlers.upload_reference(None, sample_storyboard, "", "photo.png")
+
+
+def test_the_absolute_paths_box_applies_to_timelines_only():
+    from flowdrafter.generators.export import formats
+
+    fmts = formats()
+    assert handlers.export_options(fmts[".xml"].options, True) == {"absolute_paths": True}
+    assert handlers.export_options(fmts[".xml"].options, False) == {}
+    assert handlers.export_options(fmts[".mp4"].options, True) == {}

@@ -30,14 +30,15 @@ def parse_auth(value: str | None) -> tuple[str, str] | None:
 def cmd_ui(args: argparse.Namespace) -> int:
     from flowdrafter.core.settings import get_settings
     from flowdrafter.ui.app import build_app, launch, start_session
+    from flowdrafter.ui.services import Services
 
-    settings = get_settings()
+    settings = get_settings()  # the one settings object the editor reads (through its services)
     auth = parse_auth(settings.ui_auth)
-    session = start_session(args.dir, args.example)
+    session = start_session(args.dir, args.example, settings)
     print(f"FlowDrafter: editing {session['project']}", flush=True)
     host = args.host or settings.host
     port = args.port if args.port is not None else settings.port
-    demo = build_app(session)
+    demo = build_app(session, Services(settings))
     try:
         launch(demo, host=host, port=port, auth=auth)
     except OSError as err:  # the port is taken, or the address is not one of this machine's

@@ -1,0 +1,57 @@
+"""The page built from parts: every tab shows only what it declares, by component; the element ids stay."""
+
+from __future__ import annotations
+
+import pytest
+
+from flowdrafter.core.settings import Settings
+from flowdrafter.ui import state, views
+from flowdrafter.ui.app import build_app, page_of
+from flowdrafter.ui.services import Services
+
+DOCUMENTED_IDS = """plan-prompt plan-button plan-log replan-button scene-list scene-add scene-duplicate scene-up scene-down
+scene-delete scene-title scene-event scene-frames scene-background scene-camera scene-transition layout-editor frame-slider
+frame-note entity-gallery entity-select entity-name entity-description entity-reference entity-upload entity-cutout
+entity-clear entity-delete entity-add entity-generate entity-candidates preview-button preview-video render-generator
+render-button rerender-button cancel-button render-log render-clips export-mp4 export-pdf export-zip export-otio export-xml
+export-fcpxml export-edl export-absolute export-file undo-button redo-button""".split()
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    from flowdrafter.core.examples import copy_example
+
+    root = tmp_path_factory.mktemp("page")
+    project = copy_example("kitten-garden", root / "p")
+    services = Services(Settings(data_dir=root / "data"))
+    session = state.open_session(project.root)
+    demo = build_app(session, services)
+    yield demo, session
+    services.cleanup()
+
+
+def test_every_tab_returns_only_the_components_it_declares(built):
+    demo, session = built
+    page = page_of(demo)
+    shown = views.shown(session, views.focus("s2", 7, "ball"), lambda path: str(path))
+    for part in page.parts():
+        assert set(part.view(shown)) <= set(part.viewed()), type(part).__name__
+    everything = page.view(shown)
+    assert everything[page.storyboard.title] == "The chase"
+    assert everything[page.storyboard.frame]["value"] == 7
+    assert everything[page.entities.name] == "red ball"
+    assert everything[page.storyboard.editor]["scene"] == "s2" and everything[page.storyboard.editor]["frame"] == 7
+
+
+def test_without_a_project_only_the_header_changes(built):
+    demo, _ = built
+    page = page_of(demo)
+    shown = views.shown(state.empty_session(), {}, lambda path: str(path))
+    assert set(page.view(shown)) == {*page.header.viewed(), page.storyboard.editor}
+
+
+def test_the_element_ids_stay_and_are_unique(built):
+    demo, _ = built
+    ids = [b.elem_id for b in demo.blocks.values() if getattr(b, "elem_id", None)]
+    assert len(ids) == len(set(ids))
+    assert set(DOCUMENTED_IDS) <= set(ids)

@@ -1,0 +1,122 @@
+"""Events of the Preview, render, export tab: animatic preview, render, re-render one scene, cancel, exports."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import gradio as gr
+
+from flowdrafter.core.errors import Cancelled
+
+from .. import handlers, state, views
+from ..services import GPU_QUEUE
+from ..state import Session
+from .common import PRIVATE, Events, session_key, user_errors
+
+
+def wire(ev: Events) -> None:
+    page, services = ev.page, ev.services
+    tab = page.output
+    settings = services.settings
+
+    if services.render_storyboard is not None:
+        render = services.render_storyboard
+
+        @user_errors
+        def run_render(s: Session, generator: str, force_all: bool, request: gr.Request, progress: gr.Progress = gr.Progress()) -> Iterator[dict]:
+            """Render every changed scene with `generator`; returns the per-scene clips and a log."""
+            project, log = state.project(s), views.RenderLog()
+            job = ev.job(request, lambda report, cancelled: render(project, generator, force=bool(force_all), settings=settings,
+                                                                    progress=report, is_cancelled=cancelled))  # fmt: skip
+            try:
+                for step in job:
+                    progress(step.fraction or 0.0, desc=step.message)
+                    yield {tab.log: log.progress(step.fraction, step.message)}
+                report = job.result
+            except Cancelled:  # not an error: finished scenes stay in the cache, the next render reuses them
+                yield {tab.log: log.cancelled()}
+                return
+            yield {tab.clips: views.clip_items(report, ev.link(s, request)), tab.log: log.done(report)}
+
+        tab.render.click(run_render, [page.session, tab.generator, tab.force], [tab.clips, tab.log], api_name="render",
+                         concurrency_id=GPU_QUEUE, concurrency_limit=1)  # fmt: skip
+
+        @user_errors
+        def run_rerender(s: Session, scene_id: str, generator: str, request: gr.Request, progress: gr.Progress = gr.Progress()) -> Iterator[dict]:
+            project, sid = state.project(s), views.pick_scene(state.storyboard(s), scene_id)
+            job = ev.job(request, lambda report, cancelled: render(project, generator, scene_ids=[sid], force=True, settings=settings,
+                                                                    progress=report, is_cancelled=cancelled))  # fmt: skip
+            try:
+                for step in job:
+                    progress(step.fraction or 0.0, desc=step.message)
+                report = job.result
+            except Cancelled:
+                yield {tab.log: f"cancelled the re-render of scene {sid}"}
+                return
+            yield {tab.clips: views.clip_items(report, ev.link(s, request)), tab.log: f"re-rendered scene {sid}"}
+
+        tab.rerender.click(run_rerender, [page.session, page.storyboard.scene_list, tab.generator], [tab.clips, tab.log],
+                           api_visibility=PRIVATE, concurrency_id=GPU_QUEUE, concurrency_limit=1)  # fmt: skip
+
+        def cancel(request: gr.Request) -> str:
+            return "cancelling…" if services.jobs.cancel(session_key(request)) else "nothing to cancel"
+
+        tab.cancel.click(cancel, None, tab.log, api_visibility=PRIVATE, queue=False)
+
+    if services.render_storyboard is not None and services.export is not None:
+        render, export = services.render_storyboard, services.export
+
+        @user_errors
+        def run_preview(s: Session, scene_id: str, scope: str, request: gr.Request, progress: gr.Progress = gr.Progress()) -> str | None:
+            """The animatic of the shown scene, or of the whole storyboard, played in the page."""
+            project, sb = state.project(s), state.storyboard(s)
+            if scope == "all":
+                out = ev.scratch(request) / handlers.preview_name(sb)
+                work: Callable[..., Any] = lambda report, cancelled: out if out.is_file() else export(  # noqa: E731
+                    project, out, generator="animatic", settings=settings, progress=report, is_cancelled=cancelled, storyboard=sb)
+            else:
+                sid = views.pick_scene(sb, scene_id)
+                work = lambda report, cancelled: render(project, "animatic", scene_ids=[sid], settings=settings,  # noqa: E731
+                                                        progress=report, is_cancelled=cancelled).clips[sid]
+            job = ev.job(request, work)
+            for step in job:
+                progress(step.fraction or 0.0, desc=step.message)
+            return ev.link(s, request)(job.result)
+
+        tab.preview.click(run_preview, [page.session, page.storyboard.scene_list, tab.preview_scope], [tab.video], api_name="preview",
+                          concurrency_id=GPU_QUEUE, concurrency_limit=1)  # fmt: skip
+
+    if services.export is not None:
+        export = services.export
+
+        def run_export(suffix: str, s: Session, generator: str, absolute: bool, request: gr.Request, progress: gr.Progress) -> str | None:
+            project, sb = state.project(s), state.storyboard(s)
+            out = handlers.export_target(project, sb, suffix)
+            options = handlers.export_options(services.export_formats[suffix].options, bool(absolute))
+            job = ev.job(request, lambda report, cancelled: export(project, out, generator=generator or "animatic", settings=settings,
+                                                                    progress=report, is_cancelled=cancelled, **options))  # fmt: skip
+            for step in job:
+                progress(step.fraction or 0.0, desc=step.message)
+            return ev.link(s, request)(job.result)
+
+        def film(suffix: str) -> Callable[..., str | None]:
+            @user_errors
+            def export_film(s: Session, generator: str, request: gr.Request, progress: gr.Progress = gr.Progress()) -> str | None:
+                return run_export(suffix, s, generator, False, request, progress)
+
+            return export_film
+
+        def timeline(suffix: str) -> Callable[..., str | None]:
+            @user_errors
+            def export_timeline(s: Session, generator: str, absolute_paths: bool, request: gr.Request,
+                                progress: gr.Progress = gr.Progress()) -> str | None:  # fmt: skip
+                return run_export(suffix, s, generator, absolute_paths, request, progress)
+
+            return export_timeline
+
+        for suffix, button in tab.exports.items():
+            takes_paths = "absolute_paths" in services.export_formats[suffix].options.model_fields
+            fn, inputs = (timeline(suffix), [tab.absolute_paths]) if takes_paths else (film(suffix), [])
+            button.click(fn, [page.session, tab.generator, *inputs], [tab.download], api_name=f"export_{suffix[1:]}",
+                         concurrency_id=GPU_QUEUE, concurrency_limit=1)  # fmt: skip
