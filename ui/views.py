@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from flowdrafter.core.errors import AssetError
-from flowdrafter.core.layout import frame_description
+from flowdrafter.core.layout import frame_description, keyframe_frames
 from flowdrafter.core.project import Project
 from flowdrafter.core.storyboard import CameraMotion, EntityKind, Storyboard, TransitionKind
 from flowdrafter.core.timeline import seconds, total_frames
@@ -151,8 +151,6 @@ def shown(session: Session, where: Mapping[str, Any], link: Link) -> Shown:
 
 
 def keyframe_label(sb: Storyboard, scene_id: str) -> str:
-    from flowdrafter.core.layout import keyframe_frames
-
     return f"Frame (keyframes on {', '.join(map(str, keyframe_frames(sb.scene(scene_id)))) or 'none'})"
 
 

@@ -12,8 +12,8 @@ from ..views import Shown
 
 # The export row: (suffix, button). Formats come from the export registry; those missing are left out.
 FILM_EXPORTS = [(".mp4", "Export MP4"), (".pdf", "Export PDF storyboard"), (".zip", "Export project zip")]
-TIMELINE_EXPORTS = [(".otio", "Export OTIO timeline"), (".xml", "Premiere / Resolve (.xml)"), (".fcpxml", "Final Cut Pro (.fcpxml)"),
-                    (".edl", "EDL (.edl)")]  # fmt: skip
+TIMELINE_EXPORTS = [(".xml", "Premiere / Resolve (.xml)"), (".fcpxml", "Final Cut Pro (.fcpxml)"), (".edl", "Any editor (.edl)"),
+                    (".otio", "OpenTimelineIO (.otio)")]  # fmt: skip
 
 
 @dataclass
@@ -64,11 +64,11 @@ def build(services: Services) -> OutputTab:
                 if suffix in formats:
                     exports[suffix] = gr.Button(text, elem_id=f"export-{suffix[1:]}", scale=1)
         with gr.Row(visible=services.export is not None, elem_id="timeline-row", equal_height=True):
+            gr.Markdown("**Timeline for your video editor**<br>one clip per scene, pointing at the rendered clips", min_height=0)
             for suffix, text in TIMELINE_EXPORTS:
                 if suffix in formats:
                     exports[suffix] = gr.Button(text, elem_id=f"export-{suffix[1:]}", scale=1)
-            absolute_paths = gr.Checkbox(False, label="Absolute media paths (default: relative to the timeline file)",
-                                         elem_id="export-absolute", scale=2)  # fmt: skip
+            absolute_paths = gr.Checkbox(False, label="Absolute media paths (default: relative to the file)", elem_id="export-absolute")
         download = gr.File(label="Download", elem_id="export-file", interactive=False)
     return OutputTab(video, preview_scope, preview, generator, force, render, rerender, cancel, log, clips, exports,
                      absolute_paths, download)  # fmt: skip
