@@ -69,8 +69,8 @@ def app(tmp_path_factory, request):
         pass
     settings = Settings(data_dir=root / "data", llm=llm or "none", llm_max_tokens=96, llm_refine_rounds=0, **tiny)
     services = Services(settings)
-    # Like the default project (in the data folder), outside the temp dir and the working directory, which
-    # Gradio would serve anyway: the editor must still show its images and clips.
+    # Projects live like the default one (in the data folder): outside the temp dir and the working directory,
+    # and the editor must still show their images and clips.
     home = Path.home() / ".cache"
     home.mkdir(parents=True, exist_ok=True)
     outside = Path(tempfile.mkdtemp(prefix="flowdrafter-ui-test-", dir=home))

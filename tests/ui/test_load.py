@@ -8,6 +8,7 @@ edit. Speed and memory are printed, never asserted (the benchmark reports them a
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ BENCH = Path(__file__).resolve().parents[2] / "bench" / "bench_ui_load.py"
 def test_four_sessions_on_two_projects_make_no_errors_and_never_leave_an_invalid_storyboard(tmp_path, capsys):
     spec = importlib.util.spec_from_file_location("bench_ui_load", BENCH)
     bench = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = bench  # its dataclasses look their module up
     spec.loader.exec_module(bench)
 
     result = bench.run(sessions=4, seconds=15, think=0.3, baseline_edits=5, warm_up=False, workdir=tmp_path)
