@@ -12,6 +12,8 @@ from typing import Any
 
 import gradio as gr
 
+from flowdrafter.core.storyboard import Storyboard
+
 from ..services import Services
 from ..state import Session
 from ..views import Shown
@@ -46,7 +48,7 @@ class Page:
         return out
 
 
-def build_page(services: Services, start: Session, start_sb: Any) -> Page:
+def build_page(services: Services, start: Session, start_sb: Storyboard | None) -> Page:
     """Lay the page out top-down inside an open `gr.Blocks`."""
     session = gr.State(start)
     focus = gr.State({})
