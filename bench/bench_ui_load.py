@@ -181,6 +181,7 @@ class Result:
     rss_peak: float
     seconds: float
     sessions: int
+    rss_trend: list[float] = field(default_factory=list)  # at each quarter of the run
 
     @property
     def ok(self) -> bool:
@@ -201,7 +202,8 @@ class Result:
             f"baseline, one session on an idle server: p50 {b50:.0f} ms, p95 {b95:.0f} ms over {len(b.edits)} edits; "
             f"loaded/idle ratio p50 {p50 / b50:.2f}, p95 {p95 / b95:.2f}",
             f"server memory: {self.rss_start:.0f} MB after start, {self.rss_warm:.0f} MB after warm-up, {self.rss_end:.0f} MB at the end "
-            f"(peak {self.rss_peak:.0f} MB); growth over the run {self.rss_end - self.rss_warm:+.0f} MB (target <= 100 MB)",
+            f"(peak {self.rss_peak:.0f} MB); growth over the run {self.rss_end - self.rss_warm:+.0f} MB (target <= 100 MB); "
+            f"at each quarter of the run: {', '.join(f'{m:.0f}' for m in self.rss_trend)} MB",
         ]
 
 
@@ -235,11 +237,15 @@ def run(*, sessions: int, seconds: float, max_steps: int = 2000, think: float = 
             rss_warm = rss_mb(server.pid)
             loaded = Tally()
             peak = [rss_warm]
+            trend: list[float] = []
             stop = threading.Event()
 
             def sample() -> None:
+                start = time.monotonic()
                 while not stop.wait(1.0):
                     peak.append(rss_mb(server.pid))
+                    if time.monotonic() - start >= (len(trend) + 1) * seconds / 4:
+                        trend.append(peak[-1])
 
             sampler = threading.Thread(target=sample, daemon=True)
             sampler.start()
@@ -251,7 +257,7 @@ def run(*, sessions: int, seconds: float, max_steps: int = 2000, think: float = 
             loaded.errors[:0] = warm.errors
         finally:
             stop_server(server)
-    return Result(baseline, loaded, rss_start, rss_warm, rss_end, max(peak + [rss_end]), elapsed, sessions)
+    return Result(baseline, loaded, rss_start, rss_warm, rss_end, max(peak + [rss_end]), elapsed, sessions, trend[:3] + [rss_end])
 
 
 def main() -> None:
