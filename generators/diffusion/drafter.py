@@ -82,7 +82,8 @@ class SVDBackend(I2VBackend):
     def size(self, pipe: Any, width: int, height: int) -> tuple[int, int]:
         scale = int(pipe.vae_scale_factor)
         multiple = scale * 2 ** (len(pipe.unet.config.block_out_channels) - 1)
-        return model_size(width, height, int(pipe.unet.config.sample_size) * scale, multiple)
+        native = int(pipe.unet.config.sample_size) * scale
+        return model_size(width, height, min(native, self.settings.i2v_max_side or native), multiple)
 
     def frames(self, pipe: Any, wanted: int) -> int:
         return max(2, min(self.settings.i2v_frames or int(pipe.unet.config.num_frames), wanted))
@@ -204,7 +205,7 @@ class DrafterGenerator(Generator):
             "t2i_model", "t2i_revision", "ip_adapter", "ip_adapter_subfolder", "ip_adapter_weight",
             "ip_adapter_revision", "ip_adapter_scale", "image_encoder", "image_encoder_subfolder",
             "image_encoder_revision", "i2v_pipeline", "i2v_model", "i2v_revision", "i2v_frames",
-            "i2v_motion_bucket", "camera_warp_steps", "steps", "guidance_scale", "dtype",
+            "i2v_motion_bucket", "i2v_max_side", "camera_warp_steps", "steps", "guidance_scale", "dtype",
         )  # fmt: skip
         return {n: getattr(s, n) for n in names}
 

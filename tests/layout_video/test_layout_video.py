@@ -107,8 +107,8 @@ def test_without_boxes_attention_is_plain_and_spreads_over_the_frame(gen, lv_pro
     attn = first_cross_attention(gen.pipeline().pipe.unet)
     seen = {}
 
-    def grab(module, args, kwargs):
-        seen.setdefault("x", args[0])
+    def grab(module, args, kwargs):  # the layer runs on chunks of rows: collect them all
+        seen.setdefault("x", []).append(args[0])
 
     hook = attn.register_forward_pre_hook(grab, with_kwargs=True)
     try:
@@ -117,7 +117,7 @@ def test_without_boxes_attention_is_plain_and_spreads_over_the_frame(gen, lv_pro
         hook.remove()
     name = next(iter(free))
     # plain softmax(q k^T / sqrt(d)) from the layer's own weights: nothing changed without boxes
-    q, k = attn.to_q(seen["x"]), attn.to_k(inputs.embeds)
+    q, k = attn.to_q(torch.cat(seen["x"])), attn.to_k(inputs.embeds)
     heads = attn.heads
     q = q.unflatten(-1, (heads, -1)).transpose(1, 2)
     k = k.unflatten(-1, (heads, -1)).transpose(1, 2)
