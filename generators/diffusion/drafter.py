@@ -231,6 +231,8 @@ class DrafterGenerator(Generator):
             is_cancelled=ctx.is_cancelled,
         )
         ctx.check_cancelled()
+        if not settings.keep_models:  # one pipeline in memory at a time: peak = the larger, not the sum
+            models.free("scene")
 
         # 3. image-to-video, with the camera warp in the first steps
         ctx.progress(share, "video: loading models")

@@ -54,6 +54,7 @@ class Result:
     s_per_step: float = 0.0
     peak_rss: int = 0  # bytes, the child's whole life
     rss_loaded: int = 0  # bytes in use when the main model's first step began
+    peak_vram: int = 0  # bytes, torch.cuda.max_memory_allocated when on a GPU
     seconds: float = 0.0
     facts: dict[str, Any] = field(default_factory=dict)
 
@@ -404,6 +405,8 @@ def child(job: str, root: Path, out: Path, extra: dict[str, Any]) -> None:
     torch.set_num_threads(2)
     fn, frames, overrides = JOBS[job]
     timer = StepTimer()
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
     with tempfile.TemporaryDirectory(prefix=f"realshape-{job}-") as tmp:
         settings = _settings(root, {**overrides, **extra}, Path(tmp) / "data")
         project = make_project(Path(tmp) / "project", frames)
@@ -422,6 +425,8 @@ def child(job: str, root: Path, out: Path, extra: dict[str, Any]) -> None:
         frames=int(facts.get("frames", 0)), steps=steps, s_per_step=per_step, rss_loaded=timer.rss_loaded.get(name, 0),
         seconds=time.perf_counter() - start, facts=facts,
     )  # fmt: skip
+    if torch.cuda.is_available():
+        result.peak_vram = int(torch.cuda.max_memory_allocated())
     if job in GENERATOR_JOBS and result.ok:
         _check_output(result, frames)
     if name in timer.latent and job in GENERATOR_JOBS:
