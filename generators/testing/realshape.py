@@ -30,6 +30,7 @@ from pathlib import Path
 import torch
 
 from .hubcache import Snapshot, TensorSpec, ensure, meta
+from .tiny import _bytes_to_unicode
 
 REPOS: dict[str, Callable[[Snapshot], None]] = {}
 
@@ -105,25 +106,13 @@ def _clip_vit_h(snap: Snapshot, subfolder: str) -> None:
     snap.model(subfolder, _transformers("CLIPVisionModelWithProjection", config), "model.safetensors", F32)
 
 
-def _bytes_to_unicode() -> list[str]:
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return [chr(c) for c in cs]
-
-
 def _clip_tokenizer(folder: Path) -> None:
     """CLIP's BPE layout at its real size: 256 byte symbols, their end-of-word forms, 48,894 merges and the two
     special tokens = 49,408 entries; model_max_length 77; pad is <|endoftext|> (SD-1.5's tokenizer). The merges
     are synthetic (letter pairs, triples, then some 4-letter word ends), so words split into a few tokens."""
     from transformers import CLIPTokenizer
 
-    chars = _bytes_to_unicode()
+    chars = list(_bytes_to_unicode().values())
     vocab = chars + [c + "</w>" for c in chars]
     letters = "abcdefghijklmnopqrstuvwxyz"
     merges: list[str] = []

@@ -290,17 +290,16 @@ def job_ip_adapter_keys(project, settings) -> dict[str, Any]:
         with safe_open(path, "pt") as f:
             file_keys = {k for k in f.keys() if k.startswith("ip_adapter.")}
             used, differs = set(), []
-            layer = 1
+            layer = 1  # the released numbering: cross-attention layers in processor order, 1, 3, 5, ...
             for name, proc in pipe.unet.attn_processors.items():
                 if name.endswith("attn1.processor"):
-                    layer += 1
                     continue
                 for part in ("to_k_ip", "to_v_ip"):
                     key = f"ip_adapter.{layer}.{part}.weight"
                     used.add(key)
                     if key in file_keys and not torch.equal(getattr(proc, part)[0].weight.float(), f.get_tensor(key).float()):
                         differs.append(key)
-                layer += 1
+                layer += 2
         proj = pipe.unet.encoder_hid_proj.image_projection_layers[0]
         image = torch.zeros(1, 3, 224, 224)
         with torch.inference_mode():
