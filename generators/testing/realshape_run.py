@@ -56,6 +56,7 @@ class Result:
     rss_loaded: int = 0  # bytes in use when the main model's first step began
     peak_vram: int = 0  # bytes, torch.cuda.max_memory_allocated when on a GPU
     seconds: float = 0.0
+    cpu_seconds: float = 0.0  # user + system time of the child: on a shared machine, the figure that holds
     facts: dict[str, Any] = field(default_factory=dict)
 
     def line(self) -> str:
@@ -121,6 +122,7 @@ def run_job(job: str, root: Path, workdir: Path, extra: dict[str, Any] | None = 
         result = Result(job, ok=False, error=f"exit {proc.returncode}: {tail[-1][:300] if tail else 'no output'} (log: {log_path})")
     result.peak_rss = usage.ru_maxrss * 1024
     result.seconds = seconds
+    result.cpu_seconds = usage.ru_utime + usage.ru_stime
     return result
 
 
