@@ -294,8 +294,8 @@ def job_ip_adapter_keys(project, settings) -> dict[str, Any]:
             used, differs = set(), []
             layer = 1  # the released numbering: cross-attention layers in processor order, 1, 3, 5, ...
             for name, proc in pipe.unet.attn_processors.items():
-                if name.endswith("attn1.processor"):
-                    continue
+                if not name.endswith("attn2.processor") or name.startswith("encoder_hid_proj"):
+                    continue  # self-attention, and the Plus projection's own attention layers
                 for part in ("to_k_ip", "to_v_ip"):
                     key = f"ip_adapter.{layer}.{part}.weight"
                     used.add(key)
