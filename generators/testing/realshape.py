@@ -398,11 +398,16 @@ def cogvideox_5b_i2v(snap: Snapshot) -> None:
         "text_embed_dim": 4096, "time_embed_dim": 512, "timestep_activation_fn": "silu",
         "use_learned_positional_embeddings": True, "use_rotary_positional_embeddings": True,
     }), "diffusion_pytorch_model.safetensors", BF16)  # fmt: skip
-    # vae/config.json (fp32 upload): 3D causal VAE, 8x spatial and 4x temporal compression, 16 latent channels
+    # vae/config.json (fp32 upload): 3D causal VAE, 8x spatial and 4x temporal compression, 16 latent channels.
+    # Its size is fixed at 720x480 (learned positions), so the CPU run cannot lower the resolution as it does
+    # for SVD; at full depth one 5-frame clip took ~12 minutes to encode and decode on 2 cores. Cut for CPU
+    # time, not memory: resnets per block 3 -> 1, every width, the latent layout and the tiling kept.
+    layers_vae = 1
+    snap.cut("vae", "layers_per_block", 3, layers_vae, "decoding one 720x480 clip at full depth takes ~12 min on 2 cores")
     snap.model("vae", _diffusers("AutoencoderKLCogVideoX", {
         "act_fn": "silu", "block_out_channels": [128, 256, 256, 512], "down_block_types": ["CogVideoXDownBlock3D"] * 4,
         "force_upcast": True, "in_channels": 3, "invert_scale_latents": False, "latent_channels": 16,
-        "latents_mean": None, "latents_std": None, "layers_per_block": 3, "norm_eps": 1e-06, "norm_num_groups": 32,
+        "latents_mean": None, "latents_std": None, "layers_per_block": layers_vae, "norm_eps": 1e-06, "norm_num_groups": 32,
         "out_channels": 3, "sample_height": 480, "sample_width": 720, "scaling_factor": 0.7, "shift_factor": None,
         "temporal_compression_ratio": 4, "up_block_types": ["CogVideoXUpBlock3D"] * 4, "use_post_quant_conv": False,
         "use_quant_conv": False,
