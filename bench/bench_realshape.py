@@ -41,8 +41,7 @@ def main() -> None:
     extra = dict(GPU) if args.device == "cuda" else {}
     extra["steps"] = args.steps or (4 if args.device == "cuda" else 1)
     jobs = args.jobs or realshape_run.GENERATOR_JOBS
-    if "scene-image" not in jobs:
-        jobs = ["scene-image", *jobs]
+    jobs = ["scene-image", *[j for j in jobs if j != "scene-image"]]  # the baseline runs first
     root = realshape_run.prepare(log=lambda m: print(f"cache: {m}", file=sys.stderr))
     memory = "peak VRAM" if args.device == "cuda" else "peak RSS"
     print(f"real shapes on {args.device}, {extra['steps']} steps; {memory} per generator process")
