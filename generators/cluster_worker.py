@@ -1,0 +1,189 @@
+"""The worker side of a cluster render: one scene in, the clip's bytes and its metadata out.
+
+A `SceneWorker` runs as a Ray actor (one per generator and device); `generators/cluster.py` makes it and
+feeds it. It keeps its generator, and so the generator's loaded pipelines, between scenes, just as a local
+process does. It needs no shared filesystem: the storyboard, the scene's reference images and the
+settings arrive as arguments (through Ray's object store), the scene is rendered in a private folder
+that holds only those files, and the clip goes back as bytes. Models resolve through the worker's own
+Hugging Face cache. This module does not import Ray, so it also runs (and is tested) in-process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.metadata
+import os
+import queue
+import shutil
+import socket
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from flowdrafter.core import __version__
+from flowdrafter.core.errors import Cancelled, FlowDrafterError
+from flowdrafter.core.project import Project
+from flowdrafter.core.settings import Settings
+from flowdrafter.core.storyboard import Storyboard, check_relative_path
+
+from .base import Generator, RenderContext, get_generator
+from .cache import expected_for, verify_clip
+from .video import FfmpegSink
+
+PROGRESS_EVERY = 0.25  # seconds between progress messages sent back to the driver
+
+
+def versions() -> dict[str, str]:
+    """What must match between the driver and a worker for their clips to be interchangeable."""
+    try:
+        torch = importlib.metadata.version("torch")
+    except importlib.metadata.PackageNotFoundError:
+        torch = "not installed"
+    return {"flowdrafter": __version__, "torch": torch}
+
+
+def node_name() -> str:
+    """The worker's host name and, inside Ray, the node's IP address (as `ray status` shows it)."""
+    host = socket.gethostname()
+    try:
+        import ray
+
+        ip = ray.util.get_node_ip_address()
+    except Exception:  # noqa: BLE001 - outside Ray, or Ray without a node: the host name says enough
+        return host
+    return f"{host} ({ip})" if ip and ip != host else host
+
+
+class SceneWorker:
+    """Renders scenes sent by the driver; keeps one generator (with its models) per generator name."""
+
+    def __init__(self) -> None:
+        self._generators: dict[str, tuple[str, Generator]] = {}  # name -> (settings fingerprint, generator)
+        self._cancelled: set[str] = set()
+        self._running: set[str] = set()
+        self._lock = threading.Lock()
+        self.node = node_name()
+
+    # -- small calls (the actor serves them while a scene renders) ---------------------------------------
+
+    def hello(self) -> dict[str, Any]:
+        return {**versions(), "node": self.node, "pid": os.getpid()}
+
+    def cancel(self, token: str) -> None:
+        with self._lock:  # may come before the scene starts (then it never starts) or after it ended
+            self._cancelled.add(token)
+
+    def busy(self) -> bool:
+        with self._lock:
+            return bool(self._running)
+
+    # -- one scene ---------------------------------------------------------------------------------------
+
+    def render(self, token: str, job: dict[str, Any], storyboard: dict[str, Any], *assets: bytes) -> Iterator[tuple]:
+        """Yield ("progress", fraction, message) while rendering, then ("clip", bytes, meta), or one
+        ("error", kind, message) for a user-facing error. `assets` are the bytes of `job["assets"]`."""
+        with self._lock:
+            self._running.add(token)
+        try:
+            if token in self._cancelled:
+                raise Cancelled("render cancelled")
+            yield ("progress", 0.0, f"rendering on {self.node}")
+            yield from self._render(token, job, storyboard, assets)
+        except Cancelled as err:
+            yield ("error", "Cancelled", str(err))
+        except FlowDrafterError as err:
+            yield ("error", type(err).__name__, str(err))
+        finally:
+            with self._lock:
+                self._running.discard(token)
+                self._cancelled.discard(token)
+
+    def _render(self, token: str, job: dict[str, Any], storyboard: dict[str, Any], assets: tuple[bytes, ...]) -> Iterator[tuple]:
+        # 1. the storyboard and the generator (kept loaded when the settings are unchanged)
+        sb = Storyboard.model_validate(storyboard)
+        scene_id = job["scene_id"]
+        gen = self._generator(job["generator"], job["settings"])
+        if (gen.version, gen.cache_settings()) != (job["version"], job["cache_settings"]):
+            raise FlowDrafterError(
+                f"generator {gen.name} on {self.node} is version {gen.version} with {gen.cache_settings()}, "
+                f"the driver's is version {job['version']} with {job['cache_settings']}"
+            )
+        scratch = Path(tempfile.mkdtemp(prefix="flowdrafter-scene-"))
+        try:
+            # 2. a private project folder with only the files the driver sent
+            digests = {}
+            for rel, data in zip(job["assets"], assets, strict=True):
+                path = scratch / check_relative_path(rel)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(data)
+                digests[rel] = hashlib.sha256(data).hexdigest()
+            project = Project(scratch)
+
+            # 3. render through the same sink as a local render, in a thread: the generator owns the
+            #    frame loop, and this method streams its progress (at a steady pace) while it runs
+            messages: queue.SimpleQueue = queue.SimpleQueue()
+            last = [0.0]
+
+            def progress(fraction: float, message: str) -> None:
+                now = time.monotonic()
+                if now - last[0] >= PROGRESS_EVERY or fraction >= 1.0:
+                    last[0] = now
+                    messages.put((fraction, message))
+
+            ctx = RenderContext(project, sb, scene_id, progress=progress, options=dict(job.get("options") or {}))
+            ctx.is_cancelled = lambda: token in self._cancelled
+            failure: list[BaseException] = []
+            clip = scratch / ".clip.mp4"
+
+            def run() -> None:
+                try:
+                    with FfmpegSink(clip, sb.width, sb.height, sb.fps, expected_frames=ctx.scene.num_frames) as sink:
+                        gen.render_scene(ctx, sink)
+                except BaseException as err:  # noqa: BLE001 - raised again below, in the actor's thread
+                    failure.append(err)
+                finally:
+                    messages.put(None)
+
+            threading.Thread(target=run, name=f"render-{scene_id}", daemon=True).start()
+            while (item := messages.get()) is not None:
+                yield ("progress", *item)
+            gen.close()  # frees the models only when keep_models is off, as after a local render
+            if failure:
+                raise failure[0]
+
+            # 4. check the clip as a local render does, and send it back with what it was made from
+            expected = expected_for(sb, scene_id)
+            problem = verify_clip(clip, expected, decode=False)
+            if problem:
+                raise FlowDrafterError(f"scene {scene_id}: the rendered clip is wrong: {problem}")
+            data = clip.read_bytes()
+            take = getattr(gen, "take_warnings", None)
+            meta = {
+                "scene_id": scene_id,
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "frames": expected.frames,
+                "width": expected.width,
+                "height": expected.height,
+                "assets": digests,
+                "node": self.node,
+                "warnings": list(take()) if callable(take) else [],
+            }
+            yield ("clip", data, meta)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    def _generator(self, name: str, settings: dict[str, Any]) -> Generator:
+        fingerprint = repr(sorted(settings.items()))
+        held = self._generators.get(name)
+        if held and held[0] == fingerprint:
+            return held[1]
+        if held:
+            with contextlib.suppress(Exception):
+                held[1].close()
+        gen = get_generator(name, Settings(**settings))
+        self._generators[name] = (fingerprint, gen)
+        return gen
