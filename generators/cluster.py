@@ -24,7 +24,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -81,6 +81,7 @@ class _Connection:
 
 
 _CONN: _Connection | None = None
+_LOOPBACK_ENV: dict[str, bool] = {}
 _LOCK = threading.Lock()
 
 
@@ -117,6 +118,7 @@ def _start_local(ray: Any, settings: Settings) -> None:
     """A private Ray instance that listens on 127.0.0.1 only (Ray would pick the machine's address)."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # makes Ray use the loopback address; workers inherit it
+    _LOOPBACK_ENV["set"] = True
     ray._private.ray_constants.ENABLE_RAY_CLUSTER = False
     ray.init(num_cpus=settings.ray_local_cpus, include_dashboard=False, **_init_kwargs())
     host = ray.get_runtime_context().gcs_address.rpartition(":")[0].strip("[]")
@@ -125,33 +127,77 @@ def _start_local(ray: Any, settings: Settings) -> None:
         raise RenderError(f"refusing to run a Ray head on {host}: a local Ray instance must listen on 127.0.0.1 only")
 
 
-def _join(ray: Any, address: str, timeout: float) -> None:
+@contextlib.contextmanager
+def _stderr_to(path: Path) -> Iterator[None]:
+    """Ray's C++ core writes its connection warnings straight to file descriptor 2: keep them in a log."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    except OSError:
+        yield
+        return
+    saved = os.dup(2)
+    os.dup2(target, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(target)
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(socket.gethostbyname(host)).is_loopback
+    except (OSError, ValueError):
+        return False
+
+
+def _join(ray: Any, address: str, timeout: float, log_file: Path) -> None:
     """Join a running cluster, or fail with one line within `timeout` (Ray itself would wait minutes)."""
-    ray._private.ray_constants.ENABLE_RAY_CLUSTER = True
-    hostport = _split_address(address)
+    if _LOOPBACK_ENV.pop("set", False):  # left by an earlier local instance of ours
+        os.environ.pop("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", None)
+    target = address
+    if address == "auto":
+        try:
+            target = ray._private.services.get_ray_address_from_environment("auto", None)
+        except ConnectionError:
+            raise RenderError("no Ray cluster is running on this machine (address 'auto'); start one with `ray start --head`") from None
+    hostport = _split_address(target)
+    # Ray would swap a loopback address for the machine's own, where a head started on 127.0.0.1 is not
+    ray._private.ray_constants.ENABLE_RAY_CLUSTER = not (hostport and _is_loopback(hostport[0]))
+    with contextlib.suppress(Exception):  # send Ray's auth token (RAY_AUTH_TOKEN, ~/.ray/auth_token) when there is one
+        from ray._private.authentication.authentication_token_setup import maybe_enable_token_auth_if_token_available
+
+        maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
     deadline = time.monotonic() + timeout
     if hostport is not None:
         try:
             socket.create_connection(hostport, timeout=min(5.0, timeout)).close()
         except OSError as err:
-            why = err.strerror or type(err).__name__.replace("Error", " error").lower()
-            if isinstance(err, TimeoutError | socket.timeout):
-                why = "no answer"
+            why = "no answer" if isinstance(err, TimeoutError | socket.timeout) else (err.strerror or type(err).__name__)
             raise RenderError(f"no Ray cluster at {address}: {why}") from None
     outcome: list[BaseException | None] = []
 
     def init() -> None:
         try:
-            ray.init(address=address, **_init_kwargs())
+            ray.init(address=target, **_init_kwargs())
             outcome.append(None)
         except BaseException as err:  # noqa: BLE001 - reported below as one line
             outcome.append(err)
 
-    thread = threading.Thread(target=init, name="ray-connect", daemon=True)
-    thread.start()
-    thread.join(max(0.1, deadline - time.monotonic()))
+    with _stderr_to(log_file):
+        thread = threading.Thread(target=init, name="ray-connect", daemon=True)
+        thread.start()
+        thread.join(max(0.1, deadline - time.monotonic()))
     if not outcome:
-        raise RenderError(f"no Ray cluster answered at {address} within {timeout:.0f} s")
+        with contextlib.suppress(OSError):
+            if "InvalidAuthToken" in log_file.read_text(errors="replace")[-4000:]:
+                raise RenderError(
+                    f"the Ray cluster at {address} refused this machine's token: put the cluster's token in "
+                    "RAY_AUTH_TOKEN or ~/.ray/auth_token (`ray get-auth-token` on the head prints it)"
+                )
+        raise RenderError(f"no Ray cluster answered at {address} within {timeout:.0f} s (details: {log_file})")
     if outcome[0] is not None:
         err = outcome[0]
         first = (str(err).strip().splitlines() or [type(err).__name__])[0]
@@ -163,6 +209,7 @@ def connect(settings: Settings) -> Any:
     keeps its own connection. Returns the `ray` module."""
     global _CONN
     ray = import_ray()
+    logging.getLogger("ray").setLevel(logging.ERROR)  # its notes are for Ray's users; ours go through one line
     address = settings.ray_address or LOCAL
     if _CONN is not None and ray.is_initialized():
         if _CONN.address == address or not _CONN.ours:
@@ -174,7 +221,7 @@ def connect(settings: Settings) -> Any:
         _start_local(ray, settings)
         _CONN = _Connection(address, ours=True)
     else:
-        _join(ray, address, settings.ray_connect_timeout)
+        _join(ray, address, settings.ray_connect_timeout, settings.data_dir / "logs" / "ray-driver.log")
         _CONN = _Connection(address, ours=True)
     _quiet(ray)
     return ray
@@ -289,13 +336,13 @@ def _drop_worker(ray: Any, worker: _Worker) -> None:
                 pool.remove(worker)
 
 
-def workers_busy() -> list[bool]:
-    """Whether each of our workers is rendering a scene now (for tests and for the editor's status)."""
+def worker_status() -> list[dict[str, Any]]:
+    """Per worker of ours: the scene it renders now (None when idle), its process id and node."""
     if _CONN is None:
         return []
     ray = import_ray()
     handles = [w.handle for pool in _CONN.pools.values() for w in pool]
-    return list(ray.get([h.busy.remote() for h in handles], timeout=30)) if handles else []
+    return list(ray.get([h.status.remote() for h in handles], timeout=30)) if handles else []
 
 
 # -- one render ---------------------------------------------------------------------------------------
@@ -385,7 +432,6 @@ def render_scenes(
         spec = {**shared, "scene_id": job.scene_id, "assets": rels}
         stream = worker.handle.render.options(num_returns="streaming").remote(token, spec, sb_ref, *(asset_refs[r] for r in rels))
         running[stream] = _Running(job, worker, token)
-        on_progress(job.scene_id, 0.0, "queued")
 
     def finish(stream: Any) -> _Running:
         run = running.pop(stream)

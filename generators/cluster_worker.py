@@ -64,7 +64,7 @@ class SceneWorker:
     def __init__(self) -> None:
         self._generators: dict[str, tuple[str, Generator]] = {}  # name -> (settings fingerprint, generator)
         self._cancelled: set[str] = set()
-        self._running: set[str] = set()
+        self._running: dict[str, str] = {}  # token -> scene id
         self._lock = threading.Lock()
         self.node = node_name()
 
@@ -77,9 +77,11 @@ class SceneWorker:
         with self._lock:  # may come before the scene starts (then it never starts) or after it ended
             self._cancelled.add(token)
 
-    def busy(self) -> bool:
+    def status(self) -> dict[str, Any]:
+        """The scene this worker renders now (None when idle), its process and node."""
         with self._lock:
-            return bool(self._running)
+            scene = next(iter(self._running.values()), None)
+        return {"scene": scene, "pid": os.getpid(), "node": self.node}
 
     # -- one scene ---------------------------------------------------------------------------------------
 
@@ -87,7 +89,7 @@ class SceneWorker:
         """Yield ("progress", fraction, message) while rendering, then ("clip", bytes, meta), or one
         ("error", kind, message) for a user-facing error. `assets` are the bytes of `job["assets"]`."""
         with self._lock:
-            self._running.add(token)
+            self._running[token] = job["scene_id"]
         try:
             if token in self._cancelled:
                 raise Cancelled("render cancelled")
@@ -99,7 +101,7 @@ class SceneWorker:
             yield ("error", type(err).__name__, str(err))
         finally:
             with self._lock:
-                self._running.discard(token)
+                self._running.pop(token, None)
                 self._cancelled.discard(token)
 
     def _render(self, token: str, job: dict[str, Any], storyboard: dict[str, Any], assets: tuple[bytes, ...]) -> Iterator[tuple]:

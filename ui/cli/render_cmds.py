@@ -40,6 +40,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--generator", default="animatic", help="generator name (default: animatic)")
     p.add_argument("--scene", action="extend", nargs="+", dest="scenes", metavar="ID", help="only these scenes")
     p.add_argument("--force", action="store_true", help="render even when a cached clip is valid")
+    p.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                   help="render scenes as Ray tasks: alone, on a private local Ray instance; 'auto', HOST:PORT or "
+                        "ray://HOST:PORT joins a cluster (default: the ray_address setting; needs flowdrafter[cluster])")  # fmt: skip
     p.set_defaults(func=cmd_render)
 
     p = sub.add_parser("export", help="export a project: .mp4, .pdf, .otio, .zip or .png (by extension)")
@@ -57,12 +60,20 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
+    from flowdrafter.core.settings import load_settings
     from flowdrafter.generators.render import render_storyboard
 
+    settings = load_settings(ray_address=args.ray)
+    if settings.ray_address:
+        from flowdrafter.generators.cluster import import_ray
+
+        import_ray()  # says how to install the extra before anything starts
     project = Project.open(args.dir)
     progress = _Progress()
-    report = render_storyboard(project, args.generator, scene_ids=args.scenes, force=args.force, progress=progress)
-    progress.done()
+    try:
+        report = render_storyboard(project, args.generator, scene_ids=args.scenes, force=args.force, settings=settings, progress=progress)
+    finally:
+        progress.done()
     for warning in report.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     for s in report.scenes:
