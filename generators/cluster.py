@@ -44,6 +44,7 @@ log = logging.getLogger("flowdrafter.cluster")
 LOCAL = "local"
 INSTALL_HINT = "rendering on Ray needs the cluster extra: pip install 'flowdrafter[cluster]'"
 CANCEL_GRACE = 3.0  # seconds busy workers get to stop at their next frame/step before they are killed
+PROGRESS_EVERY = 0.25  # seconds between progress polls of the busy workers
 START_TIMEOUT = 60.0  # seconds for new workers to start (a node may need to pull resources first)
 
 # Settings that stay on the driver: secrets, the planner's, the editor's, local paths and Ray's own.
@@ -417,10 +418,10 @@ def render_scenes(
                 raise RenderError(f"cannot read {rel}: {err.strerror or err}") from None
         scene_assets[job.scene_id] = digests
 
-    # 3. hand out scenes to idle workers; take back progress, clips and failures as they come
+    # 3. hand out scenes to idle workers; take back clips and failures as they come, poll progress
     queue = deque(jobs)
     idle = deque(pool)
-    running: dict[Any, _Running] = {}
+    running: dict[Any, _Running] = {}  # the pending result of each scene being rendered
     attempts: dict[str, int] = {}
     done: list[str] = []
     failed: list[errors.FlowDrafterError] = []
@@ -430,30 +431,19 @@ def render_scenes(
         token = uuid.uuid4().hex
         rels = sorted(scene_assets[job.scene_id])
         spec = {**shared, "scene_id": job.scene_id, "assets": rels}
-        stream = worker.handle.render.options(num_returns="streaming").remote(token, spec, sb_ref, *(asset_refs[r] for r in rels))
-        running[stream] = _Running(job, worker, token)
+        result = worker.handle.render.remote(token, spec, sb_ref, *(asset_refs[r] for r in rels))
+        running[result] = _Running(job, worker, token)
 
-    def finish(stream: Any) -> _Running:
-        run = running.pop(stream)
-        if run.worker in pool:
-            idle.append(run.worker)
-        return run
-
-    def take(stream: Any) -> None:
-        run = running[stream]
+    def take(result: Any) -> None:
+        run = running.pop(result)
         sid, node = run.job.scene_id, run.worker.node
         try:
-            item = ray.get(next(stream))
-        except StopIteration:
-            finish(stream)
-            failed.append(RenderError(f"scene {sid}: the worker on {node} ended without a clip"))
-            return
+            item = ray.get(result)
         except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError,
                 ray.exceptions.ObjectLostError) as err:  # fmt: skip
             if isinstance(err, ray.exceptions.ActorDiedError):  # gone for good (its node died): not reused
                 _drop_worker(ray, run.worker)
                 pool.remove(run.worker)
-            finish(stream)
             tries = attempts.get(sid, 0)
             if tries < settings.ray_retries:
                 attempts[sid] = tries + 1
@@ -462,32 +452,46 @@ def render_scenes(
             else:
                 retried = f"retried {tries} time{'s' if tries != 1 else ''}" if tries else "retries are off"
                 failed.append(RenderError(f"scene {sid}: its worker on {node} died ({_first_line(err)}); {retried}"))
-            return
+            item = None
         except ray.exceptions.RayError as err:  # a bug on the worker: one line, the other scenes go on
-            finish(stream)
             failed.append(RenderError(f"scene {sid} failed on {node}: {_first_line(err)}"))
+            item = None
+        finally:
+            if run.worker in pool:
+                idle.append(run.worker)
+        if item is None:
             return
-        kind = item[0]
-        if kind == "progress":
-            on_progress(sid, float(item[1]), str(item[2]))
-        elif kind == "error":
-            finish(stream)
-            if item[1] == "Cancelled":
-                return
-            failed.append(_error(item[1], f"{item[2]} (on {node})"))
-        elif kind == "clip":
-            finish(stream)
-            data, meta = item[1], item[2]
-            try:
-                _check(run.job, data, meta, scene_assets[sid])
-                commit(run.job, data)
-            except errors.FlowDrafterError as err:
-                failed.append(err)
-                return
-            done.append(sid)
-            warnings.extend(w for w in meta.get("warnings", []) if w not in warnings)
-            on_progress(sid, 1.0, f"rendered on {node}")
+        if item[0] == "error":
+            if item[1] != "Cancelled":
+                failed.append(_error(item[1], f"{item[2]} (on {node})"))
+            return
+        data, meta = item[1], item[2]
+        try:
+            _check(run.job, data, meta, scene_assets[sid])
+            commit(run.job, data)
+        except errors.FlowDrafterError as err:
+            failed.append(err)
+            return
+        done.append(sid)
+        warnings.extend(w for w in meta.get("warnings", []) if w not in warnings)
+        on_progress(sid, 1.0, f"rendered on {node}")
 
+    seen: dict[str, tuple[float, str]] = {}
+
+    def poll_progress() -> None:
+        """Ask the busy workers how far their scenes are (they answer from another thread at once)."""
+        by_token = {run.token: run for run in running.values()}
+        asks = {run.worker.handle.progress.remote(): run.worker for run in running.values()}
+        ready, _ = ray.wait(list(asks), num_returns=len(asks), timeout=1.0)
+        for ask in ready:
+            with contextlib.suppress(ray.exceptions.RayError):
+                for token, (fraction, message) in ray.get(ask).items():
+                    run = by_token.get(token)
+                    if run is not None and seen.get(token) != (fraction, message):
+                        seen[token] = (fraction, message)
+                        on_progress(run.job.scene_id, fraction, message)
+
+    last_poll = 0.0
     try:
         while queue or running:
             if is_cancelled():
@@ -499,9 +503,12 @@ def render_scenes(
                     pool[:] = _workers(ray, gen, settings, len(queue))
                 idle.extend(pool)
                 continue
-            ready, _ = ray.wait(list(running), num_returns=1, timeout=0.1)
-            for stream in ready:
-                take(stream)
+            ready, _ = ray.wait(list(running), num_returns=1, timeout=PROGRESS_EVERY)
+            for result in ready:
+                take(result)
+            if running and time.monotonic() - last_poll >= PROGRESS_EVERY:
+                poll_progress()
+                last_poll = time.monotonic()
     except (Cancelled, KeyboardInterrupt):
         _stop(ray, running, take)
         raise
@@ -529,9 +536,9 @@ def _stop(ray: Any, running: dict[Any, _Running], take: Callable[[Any], None]) -
     deadline = time.monotonic() + CANCEL_GRACE
     while running and time.monotonic() < deadline:
         ready, _ = ray.wait(list(running), num_returns=1, timeout=0.1)
-        for stream in ready:
+        for result in ready:
             with contextlib.suppress(Exception):
-                take(stream)  # a scene that finishes now is still committed
+                take(result)  # a scene that finishes now is still committed
     for run in list(running.values()):
         _drop_worker(ray, run.worker)
     running.clear()

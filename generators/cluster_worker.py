@@ -14,13 +14,10 @@ import contextlib
 import hashlib
 import importlib.metadata
 import os
-import queue
 import shutil
 import socket
 import tempfile
 import threading
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +30,6 @@ from flowdrafter.core.storyboard import Storyboard, check_relative_path
 from .base import Generator, RenderContext, get_generator
 from .cache import expected_for, verify_clip
 from .video import FfmpegSink
-
-PROGRESS_EVERY = 0.25  # seconds between progress messages sent back to the driver
-
 
 def versions() -> dict[str, str]:
     """What must match between the driver and a worker for their clips to be interchangeable."""
@@ -59,16 +53,19 @@ def node_name() -> str:
 
 
 class SceneWorker:
-    """Renders scenes sent by the driver; keeps one generator (with its models) per generator name."""
+    """Renders scenes sent by the driver; keeps one generator (with its models) per generator name.
+
+    `render` is one plain call per scene (Ray Client has no streaming calls); the actor serves the small
+    calls (`progress`, `cancel`, `status`) from other threads meanwhile, so the driver polls progress."""
 
     def __init__(self) -> None:
         self._generators: dict[str, tuple[str, Generator]] = {}  # name -> (settings fingerprint, generator)
         self._cancelled: set[str] = set()
-        self._running: dict[str, str] = {}  # token -> scene id
+        self._running: dict[str, tuple[str, float, str]] = {}  # token -> (scene id, fraction, message)
         self._lock = threading.Lock()
         self.node = node_name()
 
-    # -- small calls (the actor serves them while a scene renders) ---------------------------------------
+    # -- small calls (served while a scene renders) ------------------------------------------------------
 
     def hello(self) -> dict[str, Any]:
         return {**versions(), "node": self.node, "pid": os.getpid()}
@@ -77,34 +74,37 @@ class SceneWorker:
         with self._lock:  # may come before the scene starts (then it never starts) or after it ended
             self._cancelled.add(token)
 
+    def progress(self) -> dict[str, tuple[float, str]]:
+        """token -> (fraction of the scene done, latest message), for each scene rendering now."""
+        with self._lock:
+            return {token: (fraction, message) for token, (_, fraction, message) in self._running.items()}
+
     def status(self) -> dict[str, Any]:
         """The scene this worker renders now (None when idle), its process and node."""
         with self._lock:
-            scene = next(iter(self._running.values()), None)
+            scene = next((sid for sid, _, _ in self._running.values()), None)
         return {"scene": scene, "pid": os.getpid(), "node": self.node}
 
     # -- one scene ---------------------------------------------------------------------------------------
 
-    def render(self, token: str, job: dict[str, Any], storyboard: dict[str, Any], *assets: bytes) -> Iterator[tuple]:
-        """Yield ("progress", fraction, message) while rendering, then ("clip", bytes, meta), or one
-        ("error", kind, message) for a user-facing error. `assets` are the bytes of `job["assets"]`."""
+    def render(self, token: str, job: dict[str, Any], storyboard: dict[str, Any], *assets: bytes) -> tuple:
+        """("clip", bytes, meta), or ("error", kind, message) for a user-facing error (kind names the
+        `FlowDrafterError` class). `assets` are the bytes of the files listed in `job["assets"]`."""
+        scene_id = job["scene_id"]
         with self._lock:
-            self._running[token] = job["scene_id"]
+            self._running[token] = (scene_id, 0.0, f"rendering on {self.node}")
         try:
             if token in self._cancelled:
                 raise Cancelled("render cancelled")
-            yield ("progress", 0.0, f"rendering on {self.node}")
-            yield from self._render(token, job, storyboard, assets)
-        except Cancelled as err:
-            yield ("error", "Cancelled", str(err))
-        except FlowDrafterError as err:
-            yield ("error", type(err).__name__, str(err))
+            return self._render(token, job, storyboard, assets)
+        except FlowDrafterError as err:  # Cancelled included
+            return ("error", type(err).__name__, str(err))
         finally:
             with self._lock:
                 self._running.pop(token, None)
                 self._cancelled.discard(token)
 
-    def _render(self, token: str, job: dict[str, Any], storyboard: dict[str, Any], assets: tuple[bytes, ...]) -> Iterator[tuple]:
+    def _render(self, token: str, job: dict[str, Any], storyboard: dict[str, Any], assets: tuple[bytes, ...]) -> tuple:
         # 1. the storyboard and the generator (kept loaded when the settings are unchanged)
         sb = Storyboard.model_validate(storyboard)
         scene_id = job["scene_id"]
@@ -125,37 +125,19 @@ class SceneWorker:
                 digests[rel] = hashlib.sha256(data).hexdigest()
             project = Project(scratch)
 
-            # 3. render through the same sink as a local render, in a thread: the generator owns the
-            #    frame loop, and this method streams its progress (at a steady pace) while it runs
-            messages: queue.SimpleQueue = queue.SimpleQueue()
-            last = [0.0]
-
+            # 3. render through the same sink as a local render
             def progress(fraction: float, message: str) -> None:
-                now = time.monotonic()
-                if now - last[0] >= PROGRESS_EVERY or fraction >= 1.0:
-                    last[0] = now
-                    messages.put((fraction, message))
+                with self._lock:
+                    self._running[token] = (scene_id, fraction, message)
 
             ctx = RenderContext(project, sb, scene_id, progress=progress, options=dict(job.get("options") or {}))
             ctx.is_cancelled = lambda: token in self._cancelled
-            failure: list[BaseException] = []
             clip = scratch / ".clip.mp4"
-
-            def run() -> None:
-                try:
-                    with FfmpegSink(clip, sb.width, sb.height, sb.fps, expected_frames=ctx.scene.num_frames) as sink:
-                        gen.render_scene(ctx, sink)
-                except BaseException as err:  # noqa: BLE001 - raised again below, in the actor's thread
-                    failure.append(err)
-                finally:
-                    messages.put(None)
-
-            threading.Thread(target=run, name=f"render-{scene_id}", daemon=True).start()
-            while (item := messages.get()) is not None:
-                yield ("progress", *item)
-            gen.close()  # frees the models only when keep_models is off, as after a local render
-            if failure:
-                raise failure[0]
+            try:
+                with FfmpegSink(clip, sb.width, sb.height, sb.fps, expected_frames=ctx.scene.num_frames) as sink:
+                    gen.render_scene(ctx, sink)
+            finally:
+                gen.close()  # frees the models only when keep_models is off, as after a local render
 
             # 4. check the clip as a local render does, and send it back with what it was made from
             expected = expected_for(sb, scene_id)
@@ -174,7 +156,7 @@ class SceneWorker:
                 "node": self.node,
                 "warnings": list(take()) if callable(take) else [],
             }
-            yield ("clip", data, meta)
+            return ("clip", data, meta)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
 

@@ -4,6 +4,8 @@ Each scene is rendered into a temporary file next to its final name and renamed 
 clip is complete and decodes to the expected frames, so a killed render leaves finished scenes committed
 and the next render resumes from there. One render per project and generator runs at a time (a lock file
 under `renders/<generator>/`); leftovers of a killed render are removed when the next one starts.
+With the `ray_address` setting, the scenes to render go to Ray workers (`generators/cluster.py`) and their
+clips are committed here the same way, so local and cluster renders share one cache.
 """
 
 from __future__ import annotations
@@ -157,10 +159,10 @@ def render_storyboard(
                 todo.append((ctx, job, note))
 
             # 3. render the rest (here, or as Ray tasks), each committed under its key when complete
-            address = (settings or gen.settings).ray_address
-            if todo and address:
-                _render_on_ray(project, sb, gen, todo, results, done, total, frames, report_progress, cancelled, settings or gen.settings, options, report.warnings)
-            for ctx, job, note in [] if address else todo:
+            if todo and gen.settings.ray_address:
+                _render_on_ray(project, sb, gen, todo, results, done, total, frames, report_progress, cancelled, options, report.warnings)
+                todo = []
+            for ctx, job, note in todo:
                 scene = ctx.scene
                 start = done
 
@@ -202,7 +204,6 @@ def _render_on_ray(
     frames: dict[str, int],
     report_progress: ProgressFn,
     cancelled: Callable[[], bool],
-    settings: Settings,
     options: dict | None,
     report_warnings: list[str],
 ) -> None:
@@ -224,7 +225,7 @@ def _render_on_ray(
 
     try:
         _, failed, warnings = render_scenes(
-            project, sb, gen, [job for _, job, _ in todo], settings=settings, options=dict(options or {}),
+            project, sb, gen, [job for _, job, _ in todo], settings=gen.settings, options=dict(options or {}),
             commit=commit, on_progress=on_progress, is_cancelled=cancelled,
         )  # fmt: skip
     except (Cancelled, KeyboardInterrupt):

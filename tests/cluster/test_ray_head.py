@@ -46,17 +46,17 @@ def _session_pids(sid: int) -> list[int]:
 
 
 @pytest.fixture(scope="module")
-def ray_head(projects_root: Path) -> Iterator[tuple[str, str]]:
-    """(address, token) of a one-node Ray cluster on 127.0.0.1 with 2 CPUs; every process it started is
-    gone afterwards, also when a test failed."""
+def ray_head(projects_root: Path) -> Iterator[tuple[str, str, str]]:
+    """(GCS address, Ray Client address, token) of a one-node Ray cluster on 127.0.0.1 with 2 CPUs; every
+    process it started is gone afterwards, also when a test failed."""
     temp = Path(tempfile.mkdtemp(prefix="fdray-", dir="/tmp"))  # Ray's socket paths must stay short
-    port, token = free_port(), secrets.token_hex(32)
+    port, client_port, token = free_port(), free_port(), secrets.token_hex(32)
     env = {**os.environ, **sandbox_env(projects_root), "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token",
            "RAY_AUTH_TOKEN": token, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}  # fmt: skip
     log = open(temp / "head.log", "w")
     head = subprocess.Popen(
         [str(RAY), "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={port}", "--num-cpus=2",
-         "--include-dashboard=false", f"--temp-dir={temp}", "--disable-usage-stats"],
+         f"--ray-client-server-port={client_port}", "--include-dashboard=false", f"--temp-dir={temp}", "--disable-usage-stats"],
         env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
     try:
@@ -65,7 +65,7 @@ def ray_head(projects_root: Path) -> Iterator[tuple[str, str]]:
             assert head.poll() is None, (temp / "head.log").read_text()[-2000:]
             assert time.monotonic() < deadline, "ray start --head did not come up"
             time.sleep(0.2)
-        yield f"127.0.0.1:{port}", token
+        yield f"127.0.0.1:{port}", f"ray://127.0.0.1:{client_port}", token
     finally:
         with pytest.MonkeyPatch.context():
             for sig, wait in ((signal.SIGTERM, 3.0), (signal.SIGKILL, 5.0)):
@@ -96,7 +96,7 @@ def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> 
 
 
 def test_cli_renders_on_a_started_head_like_a_local_render(ray_head, projects_root):
-    address, token = ray_head
+    address, client, token = ray_head
     here = make_film(projects_root / "head-here", 12)
     there = copy_project(here, projects_root / "head-there")
     local = render_storyboard(here)
@@ -112,9 +112,14 @@ def test_cli_renders_on_a_started_head_like_a_local_render(ray_head, projects_ro
     again = cli("render", str(there.root), "--ray", address, env={"RAY_AUTH_TOKEN": token})
     assert again.returncode == 0 and again.stdout.strip().splitlines()[-1] == "0 rendered, 12 reused (animatic)"
 
+    # through Ray Client (ray://) too: the same clips again
+    forced = cli("render", str(there.root), "--ray", client, "--force", "--scene", "s1", "s2", "s3", env={"RAY_AUTH_TOKEN": token})
+    assert forced.returncode == 0 and forced.stdout.strip().splitlines()[-1] == "3 rendered, 0 reused (animatic)", forced.stderr
+    assert {p.name: p.read_bytes() for p in (there.renders_dir / "animatic").glob("*.mp4")} == remote
+
 
 def test_a_head_that_wants_a_token_says_so_in_one_line(ray_head, tmp_path):
-    address, _ = ray_head
+    address, _, _ = ray_head
     project = make_film(tmp_path / "film", 1)
     out = cli("render", str(project.root), "--ray", address,
               env={"RAY_AUTH_TOKEN": "0" * 64, "FLOWDRAFTER_RAY_CONNECT_TIMEOUT": "4", "FLOWDRAFTER_DATA_DIR": str(tmp_path / "data")})  # fmt: skip
