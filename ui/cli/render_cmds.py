@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 from pathlib import Path
@@ -15,19 +16,21 @@ class _Progress:
 
     def __init__(self) -> None:
         self.tty = sys.stderr.isatty()
-        self.last_message = ""
-        self.last_time = 0.0
+        self.last: dict[str, float] = {}  # per scene (message head): when its last line was printed
 
     def __call__(self, fraction: float, message: str) -> None:
         line = f"[{fraction * 100:5.1f}%] {message}"
         if self.tty:
             print(f"\r{line:<78}", end="", file=sys.stderr, flush=True)
             return
+        # Plain lines: every event (rendering, rendered, reused, retrying), and a step counter ("frame
+        # 12/48") when the scene is new or every 2 s, so scenes rendering side by side stay readable.
         now = time.monotonic()
         head = message.split(":")[0]
-        if head != self.last_message or now - self.last_time > 2.0 or fraction >= 1.0:
+        counter = re.search(r"\d+/\d+$", message) is not None
+        if not counter or head not in self.last or now - self.last[head] > 2.0 or fraction >= 1.0:
             print(line, file=sys.stderr, flush=True)
-            self.last_message, self.last_time = head, now
+            self.last[head] = now
 
     def done(self) -> None:
         if self.tty:
