@@ -67,17 +67,16 @@ def ray_head(projects_root: Path) -> Iterator[tuple[str, str, str]]:
             time.sleep(0.2)
         yield f"127.0.0.1:{port}", f"ray://127.0.0.1:{client_port}", token
     finally:
-        with pytest.MonkeyPatch.context():
-            for sig, wait in ((signal.SIGTERM, 3.0), (signal.SIGKILL, 5.0)):
-                for pid in _session_pids(head.pid):
-                    try:
-                        os.kill(pid, sig)
-                    except OSError:
-                        pass
-                end = time.monotonic() + wait
-                while time.monotonic() < end and any(_alive(p) for p in _session_pids(head.pid)):
-                    time.sleep(0.1)
-            head.wait(10)
+        for sig, wait in ((signal.SIGTERM, 3.0), (signal.SIGKILL, 5.0)):  # `ray start --block` and all it started
+            for pid in _session_pids(head.pid):
+                try:
+                    os.kill(pid, sig)
+                except OSError:
+                    pass
+            end = time.monotonic() + wait
+            while time.monotonic() < end and any(_alive(p) for p in _session_pids(head.pid)):
+                time.sleep(0.1)
+        head.wait(10)
         log.close()
         assert not [p for p in _session_pids(head.pid) if _alive(p)], "Ray processes were left behind"
         shutil.rmtree(temp, ignore_errors=True)
