@@ -67,13 +67,14 @@ class Settings(BaseSettings):
     t2i_revision: str | None = None
     i2v_model: str = Field(default="stabilityai/stable-video-diffusion-img2vid-xt")
     i2v_revision: str | None = None
-    motion_adapter: str = Field(default="guoyww/animatediff-motion-adapter-v1-5-3")
+    motion_adapter: str = Field(default="guoyww/animatediff-motion-adapter-v1-5-2")  # the adapter the camera LoRAs were trained on
     motion_adapter_revision: str | None = None
     motion_lora_repo_prefix: str = Field(default="guoyww/animatediff-motion-lora-")
     motion_context_frames: int = Field(default=16, ge=4, le=64, description="Frames the motion module sees at once; longer scenes slide FreeNoise windows.")
     noise_shift_strength: float = Field(default=0.5, ge=0.0, le=1.0, description="layout-video: share of each frame's initial noise that follows the background motion.")
     layout_video_ip_scale: float = Field(default=0.6, ge=0.0, le=2.0, description="layout-video: weight of each entity's reference image (IP-Adapter) inside its box.")
     layout_video_max_side: int | None = Field(default=None, ge=16, le=2048, description="layout-video: render at most this many pixels on the longer side, then resize to the storyboard size; None = storyboard size.")
+    layout_video_frame_chunk: int = Field(default=8, ge=0, le=1024, description="layout-video: batch rows (frames of each guidance half) the spatial layers process at once, so memory stays bounded on long scenes; 0 = all at once.")
     ip_adapter: str = Field(default="h94/IP-Adapter")
     ip_adapter_weight: str = Field(default="ip-adapter_sd15.safetensors")
     ip_adapter_subfolder: str = Field(default="models", description="Folder of the weight file inside ip_adapter.")
@@ -87,6 +88,7 @@ class Settings(BaseSettings):
     )
     i2v_pipeline: Literal["svd", "cogvideox"] = Field(default="svd", description="Image-to-video pipeline family used by `drafter` (i2v_model must be of that family).")
     i2v_frames: int | None = Field(default=None, ge=2, le=128, description="Frames the I2V model makes per clip; None = its own default.")
+    i2v_max_side: int | None = Field(default=None, ge=64, le=4096, description="drafter: generate video at most this many pixels on the longer side (models with a fixed size ignore it); None = the model's native size.")
     i2v_motion_bucket: int = Field(default=127, ge=1, le=255, description="SVD motion_bucket_id: more = more motion.")
     camera_warp_steps: float = Field(default=0.3, ge=0.0, le=1.0, description="Fraction of sampling steps in which latents are warped for camera motion.")
     keep_models: bool = Field(default=True, description="Keep diffusion pipelines loaded between renders; False frees them after each render.")
