@@ -17,8 +17,11 @@ from flowdrafter.core.storyboard import Storyboard
 
 from .ask import Asker
 from .cache import ReplyCache
+from .cast import find_cast
 from .entities import describe_entities
+from .identity import resolve_names
 from .layout import plan_layout
+from .quality import plan_quality
 from .llm import Progress, open_llm
 from .schemas import MAX_PLAN_SCENES, CONTROL_CHARS
 from .script import EntityIndex, fit_transitions, rewrite_scene, scene_from_script, script_to_storyboard, write_script
@@ -98,17 +101,23 @@ def plan(
     settings = settings or get_settings()
     # 2. open the LLM
     asker = asker or _asker(settings, seed, progress, use_cache)
-    # 3. script: scenes and entities
-    script, notes = write_script(asker, text, scenes)
-    sb = script_to_storyboard(script, notes, prompt=text, fps=fps or 8, width=width, height=height, seed=seed)
-    # 4. entities: visual descriptions
+    # 3. cast: the story's characters and objects, in the prompt's own words
+    cast, cast_notes = find_cast(asker, text)
+    asker.say(f"cast: {', '.join(cast) or 'nobody found'}")
+    # 4. script: scenes, refined against the story checks; one entity per thing
+    script, notes = write_script(asker, text, scenes, cast)
+    script, merged = resolve_names(script, asker, text)
+    sb = script_to_storyboard(script, cast_notes + notes + merged, prompt=text, fps=fps or 8, width=width, height=height, seed=seed, cast=cast)
+    # 5. entities: visual descriptions
     sb, notes = describe_entities(asker, sb)
     sb = _note(sb, sb.scenes[0].id, notes)
-    # 5. layout per scene, in order (a continuing scene starts where the previous one ended)
+    # 6. layout per scene, in order (a continuing scene starts where the previous one ended)
     for scene in list(sb.scenes):
         sb = plan_layout(asker, sb, scene.id)
+    sb = _checked(sb)
     asker.say(f"done: {_count(len(sb.scenes), 'scene')}, {_count(len(sb.entities), 'entity', 'entities')}")
-    return _checked(sb)
+    asker.say(plan_quality(sb).summary())
+    return sb
 
 
 def replan(
@@ -144,7 +153,7 @@ def replan(
     if stage == "layout":
         for sid in [scene_id] if scene_id else [s.id for s in sb.scenes]:
             sb = plan_layout(asker, sb, sid)
-        return _checked(sb)
+        return _done(asker, sb)
 
     if stage == "entities":
         ids = None
@@ -153,17 +162,19 @@ def replan(
             assert scene is not None
             ids = [t.entity for t in scene.tracks] + ([scene.background] if scene.background else [])
         sb, notes = describe_entities(asker, sb, ids)
-        return _checked(_note(sb, scene_id or sb.scenes[0].id, notes))
+        return _done(asker, _note(sb, scene_id or sb.scenes[0].id, notes))
 
     if scene_id is None:
         prompt = check_prompt(sb.prompt or sb.title)
-        script, notes = write_script(asker, prompt, len(sb.scenes))
-        new = script_to_storyboard(script, notes, prompt=prompt, fps=sb.fps, width=sb.width, height=sb.height, seed=sb.seed, previous=sb)
+        cast, cast_notes = find_cast(asker, prompt)
+        script, notes = write_script(asker, prompt, len(sb.scenes), cast)
+        script, merged = resolve_names(script, asker, prompt)
+        new = script_to_storyboard(script, cast_notes + notes + merged, prompt=prompt, fps=sb.fps, width=sb.width, height=sb.height, seed=sb.seed, previous=sb, cast=cast)
         new, notes = describe_entities(asker, new)
         new = _note(new, new.scenes[0].id, notes)
         for scene in list(new.scenes):
             new = plan_layout(asker, new, scene.id)
-        return _checked(new)
+        return _done(asker, new)
 
     index = sb.scene_index(scene_id)
     old = sb.scenes[index]
@@ -180,11 +191,18 @@ def replan(
     if new_ids:
         sb, more = describe_entities(asker, sb, new_ids)
         notes += more
-    return _checked(plan_layout(asker, sb, scene_id, continues=written.continues if index > 0 else False, notes=notes))
+    return _done(asker, plan_layout(asker, sb, scene_id, continues=written.continues if index > 0 else False, notes=notes))
 
 
 def _count(n: int, one: str, many: str | None = None) -> str:
     return f"{n} {one if n == 1 else many or one + 's'}"
+
+
+def _done(asker: Asker, sb: Storyboard) -> Storyboard:
+    """The validated result; the log ends with its quality score."""
+    sb = _checked(sb)
+    asker.say(plan_quality(sb).summary())
+    return sb
 
 
 def _checked(sb: Storyboard) -> Storyboard:

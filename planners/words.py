@@ -32,7 +32,12 @@ ADVERBS = frozenset(
     "finally then now soon still very too also just".split()
 )
 STOPWORDS = DETERMINERS | PREPOSITIONS | CONJUNCTIONS | PRONOUNS | AUXILIARIES | ADVERBS | {"not", "no", "all", "both"}
-FILM_WORDS = frozenset("camera viewer shot scene video frame screen story".split())  # never a character
+FILM_WORDS = frozenset(  # never a character: the film itself and directions
+    "camera viewer shot scene video frame screen story left right top bottom middle side center centre distance "
+    "foreground background front".split()
+)
+PLACE_PREPOSITIONS = frozenset("in at into through across over along around inside under beneath near towards toward".split())
+_BECOMES = frozenset("becomes become turns changes transforms grows".split())
 CLAUSE_STARTS = frozenset({".", ";", ":", "!", "?", "then", "while", "as", "when", "and"})
 
 # function words of a few other languages: their presence (and no English ones) marks a prompt as not English
@@ -133,7 +138,8 @@ def mentions(text: str, name: str) -> bool:
 class Phrase:
     text: str
     start: int  # index of its first word among the prompt's tokens
-    subject: bool  # opens a clause: the prompt says it does something
+    subject: bool  # opens a clause, or is what something becomes: the prompt says it acts
+    place: bool = False  # comes after "in", "through", "across"...: where things happen
 
 
 def _stop(tok: str, prev: str | None) -> bool:
@@ -185,8 +191,12 @@ def noun_phrases(text: str) -> list[Phrase]:
             continue
         clause_start = prev is None or prev in CLAUSE_STARTS or prev == ","
         det_start = prev in DETERMINERS and (i < 2 or toks[i - 2] is None or toks[i - 2] in CLAUSE_STARTS or toks[i - 2] == ",")
-        if run[-1] not in FILM_WORDS:
-            out.append(Phrase(" ".join(run), i, verb and (clause_start or det_start or i == 1 or coordinated)))
+        back = [t for t in toks[max(0, i - 3) : i] if t not in DETERMINERS]
+        becomes = bool(back) and (back[-1] in _BECOMES or (back[-1] == "into" and len(back) > 1 and back[-2] in _BECOMES))
+        place = bool(back) and back[-1] in PLACE_PREPOSITIONS and not becomes
+        run = [w for w in run if w not in FILM_WORDS] if run[-1] in FILM_WORDS else run
+        if run:
+            out.append(Phrase(" ".join(run), i, (verb and (clause_start or det_start or i == 1 or coordinated)) or becomes, place))
         i = j
     return out
 
