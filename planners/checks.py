@@ -71,9 +71,9 @@ FOLLOWS = {CameraMotion.pan_right: "right", CameraMotion.pan_left: "left", Camer
 
 # The background's own motion (independent of the camera) needs something in it that moves.
 MOVING_BACKGROUND = re.compile(
-    r"\b(?:rivers?|streams?|water\w*|waves?|sea|ocean|tides?|currents?|flow\w*|drift\w*|clouds?|wind\w*|rain\w*|snow\w*|"
-    r"traffic|cars|conveyor|treadmill|smoke|fog|mist|steam|crowds?|rush\w*|stream\w*|scroll\w*|passing|fireworks|fire|flames?|"
-    r"leaves|grass|waterfalls?|rapids|lava|sand ?storm|storm\w*|blizzard|train window)\b"
+    r"\b(?:rivers?|streams?|water\w*|waves?|sea|ocean|tides?|currents?|flow\w*|drift\w*|clouds?|wind\w*|rain\w*|snowfall|snowing|"
+    r"traffic|cars|conveyor|treadmill|smoke|fog|mist|steam|crowds?|rush\w*|stream\w*|scroll\w*|passing|fireworks|flames?|"
+    r"waterfalls?|rapids|lava|sand ?storm|storm\w*|blizzard|train window)\b"
 )
 
 CONTACT_WORDS = re.compile(r"\b(?:rides?|riding|carr(?:y|ies|ying)|holds?|holding|hugs?|hugging|on top of|inside|sits? on|in (?:his|her|its|their) (?:arms|hands|mouth|paws))\b")

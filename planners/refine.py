@@ -68,7 +68,7 @@ def refine(
             notes.append(f"{label}: refinement round {r} failed: {err}")
             break
         revised_problems = check(revised)
-        if len(revised_problems) > len(problems):
+        if revised == reply or len(revised_problems) > len(problems):
             break  # no progress; asking the same question again would get the same answer
         reply, problems = revised, revised_problems
         notes += revise_notes

@@ -19,7 +19,8 @@ from flowdrafter.core.storyboard import MAX_MOTION, CameraMotion
 
 MAX_PLAN_SCENES = 12
 MAX_FOREGROUND = 4  # foreground entities per scene
-MAX_KEYFRAMES = 6
+MAX_KEYFRAMES = 6  # accepted in a reply
+ASKED_KEYFRAMES = 3  # asked for: start, end and one turn; small models filled longer arrays with frame 0 again
 MAX_CAST = 6  # characters and objects the cast step may name
 MIN_DURATION, MAX_DURATION = 1, 8  # seconds, whole; converted to frames at the storyboard's fps
 
@@ -99,7 +100,7 @@ def layout_schema(entity_ids: list[str], num_frames: int) -> dict[str, Any]:
     return _obj(
         {
             "background_motion": _obj({"dx": number, "dy": number}),
-            "keyframes": {"type": "array", "items": keyframe, "minItems": 1, "maxItems": MAX_KEYFRAMES},
+            "keyframes": {"type": "array", "items": keyframe, "minItems": min(2, last + 1), "maxItems": min(ASKED_KEYFRAMES, last + 1)},
         }
     )
 

@@ -37,6 +37,7 @@ from .schemas import MAX_PLAN_SCENES, ScriptReply, ScriptScene, script_problems,
 from .templates import load
 
 CROSSFADE = 4  # frames, between scenes that do not continue each other
+SCRIPT_ROUNDS = 1  # story refinement rounds: a whole script costs a layout's tokens three times over
 _ARTICLE = re.compile(r"^(?:the|a|an)\s+", re.IGNORECASE)
 _SCENE_NOTE = re.compile(r"\bscenes? (\d+)\b")
 
@@ -66,7 +67,7 @@ def write_script(asker: Asker, prompt: str, scenes: int | None, cast: list[str] 
     script, more = refine(
         asker, script, check=lambda r: story_problems(r, cast, prompt), fix=lambda r, p: fix_script(r, cast, prompt, p),
         label="script", template=template.version, messages=messages, schema=schema, max_tokens=300 + 230 * count,
-        validate=validate, repair=repair, rounds=asker.settings.llm_refine_rounds, stage="script",
+        validate=validate, repair=repair, rounds=min(SCRIPT_ROUNDS, asker.settings.llm_refine_rounds), stage="script",
     )
     notes += more
     if scenes and len(script.scenes) < scenes:

@@ -11,9 +11,12 @@ round and the person sees as a warning if it survives:
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from .checks import Problem
 from .schemas import MAX_FOREGROUND, ScriptReply, ScriptScene
-from .words import clauses, content, head, likeness, mentions, noun_phrases, repeats, same_thing, story_positions, words
+from .templates import VERSIONS, load
+from .words import babbles, clauses, content, head, is_english, likeness, mentions, noun_phrases, repeats, same_thing, story_positions, subjects, words
 
 SAME_EVENT = 0.8  # likeness at which two events (or titles) tell the same moment
 ORDER_SLACK = 0.15  # a scene may reach this far back into the prompt (shared words) without breaking order
@@ -52,9 +55,11 @@ def _copies(script: ScriptReply, prompt: str) -> list[Problem]:
             out.append(Problem("copy", f"scene {i}: its event repeats the whole story; write only the part of the story scene {i} shows", scene=str(i)))
         if repeats(s.title, prompt):
             out.append(Problem("copy", f"scene {i}: its title repeats the whole story; give it a short title of its own", scene=str(i)))
-        if s.background and head(s.background) not in grounded | set(content(s.event)):
+        if babbles(s.event) or babbles(s.title):
+            out.append(Problem("copy", f"scene {i}: its {'event' if babbles(s.event) else 'title'} repeats the same words over and over; write one plain sentence", scene=str(i)))
+        if s.background and head(s.background) in example_words() and head(s.background) not in grounded | set(content(s.event)):
             out.append(
-                Problem("copy", f'scene {i}: its background "{s.background}" is in neither the story nor the event; name the place where scene {i} happens', scene=str(i))
+                Problem("copy", f'scene {i}: its background "{s.background}" comes from an example, not from this story; name the place where scene {i} happens', scene=str(i))
             )
     return out
 
@@ -85,7 +90,7 @@ def _identity(script: ScriptReply, cast: list[str]) -> list[Problem]:
     names = list(dict.fromkeys(n for s in script.scenes for n in s.foreground))
     for i, a in enumerate(names):
         for b in names[i + 1 :]:
-            if same_thing(a, b) == "same" and not _together(script, a, b):
+            if _key(a) != _key(b) and same_thing(a, b) == "same" and not _together(script, a, b):
                 keep = max(a, b, key=len)
                 out.append(Problem("identity", f'"{a}" and "{b}" name the same {head(a)}; use one name, "{keep}", in every scene', keep))
     actors = names + cast
@@ -93,6 +98,11 @@ def _identity(script: ScriptReply, cast: list[str]) -> list[Problem]:
         if any(same_thing(s.background, n) == "same" for n in actors):
             out.append(Problem("identity", f'scene {i}: its background "{s.background}" is a character or object of the story; name the place instead', scene=str(i)))
     return out
+
+
+def _key(name: str) -> str:
+    """"The Red Fox" and "red fox" are one name written two ways (the entity index merges them anyway)."""
+    return " ".join(w for w in words(name) if w not in ("a", "an", "the"))
 
 
 def _together(script: ScriptReply, a: str, b: str) -> bool:
@@ -112,7 +122,7 @@ def fix_script(script: ScriptReply, cast: list[str], prompt: str, problems: list
     if "identity" in kinds:
         scenes = _one_name_each(scenes, cast, prompt)
     if "copy" in kinds:
-        scenes = _grounded_places(scenes, prompt)
+        scenes = _grounded_places(scenes, prompt, cast)
     if "order" in kinds:
         scenes = _in_story_order(scenes, prompt)
     if kinds & {"copy", "order"}:
@@ -122,13 +132,29 @@ def fix_script(script: ScriptReply, cast: list[str], prompt: str, problems: list
     return script.model_copy(update={"scenes": scenes})
 
 
-def _grounded_places(scenes: list[ScriptScene], prompt: str) -> list[ScriptScene]:
-    """A background the story never mentions (copied from an example) becomes the prompt's place."""
-    place = place_of(prompt)
-    grounded = set(content(prompt))
+@lru_cache(maxsize=1)
+def example_words() -> frozenset[str]:
+    """Words of our prompts' few-shot examples: a small model copies them into plans of other stories."""
+    found: set[str] = set()
+    for name in VERSIONS:
+        messages = load(name).messages
+        for role, text in messages[1:-1]:  # the system rules and the final question are not examples
+            if "$" not in text:
+                found |= set(content(text))
+    return frozenset(found)
+
+
+def _grounded_places(scenes: list[ScriptScene], prompt: str, cast: list[str]) -> list[ScriptScene]:
+    """A background copied from an example becomes the prompt's place."""
+    place = place_of(prompt, cast)
     if place is None:
         return scenes
-    return [s if head(s.background) in grounded | set(content(s.event)) else s.model_copy(update={"background": place}) for s in scenes]
+    grounded = set(content(prompt))
+
+    def copied(s: ScriptScene) -> bool:
+        return head(s.background) in example_words() and head(s.background) not in grounded | set(content(s.event))
+
+    return [s.model_copy(update={"background": place}) if copied(s) else s for s in scenes]
 
 
 def _one_name_each(scenes: list[ScriptScene], cast: list[str], prompt: str) -> list[ScriptScene]:
@@ -146,7 +172,7 @@ def _one_name_each(scenes: list[ScriptScene], cast: list[str], prompt: str) -> l
         fg = list(dict.fromkeys(canon.get(n, n) for n in s.foreground))
         bg = s.background
         if any(same_thing(bg, a) == "same" for a in actors):
-            bg = places[0] if places else place_of(prompt) or "background"
+            bg = places[0] if places else place_of(prompt, cast) or "background"
         out.append(s.model_copy(update={"foreground": fg, "background": bg}))
     return out
 
@@ -172,21 +198,28 @@ def _own_steps(scenes: list[ScriptScene], prompt: str, title: str) -> list[Scrip
     out: list[ScriptScene] = []
     for i, s in enumerate(scenes):
         event, name = s.event, s.title
-        copied = n > 1 and repeats(event, prompt, MIN_EVENT_COPY_WORDS)
+        copied = (n > 1 and repeats(event, prompt, MIN_EVENT_COPY_WORDS)) or babbles(event)
         repeated = any(likeness(event, o.event) >= SAME_EVENT for o in out)
-        if (copied or repeated) and len(steps) > 1:
-            step = steps[min(i * len(steps) // n, len(steps) - 1)]
+        if (copied or repeated) and (len(steps) > 1 or babbles(event)):
+            step = _with_subject(steps[min(i * len(steps) // n, len(steps) - 1)], prompt)
             if not any(likeness(step, o.event) >= SAME_EVENT for o in out):
                 event = step
-        if repeats(name, prompt) or any(likeness(name, o.title) >= SAME_EVENT for o in out) or name == title and i:
+        if repeats(name, prompt) or babbles(name) or any(likeness(name, o.title) >= SAME_EVENT for o in out) or name == title and i:
             name = _title_from(event) or name
         out.append(s.model_copy(update={"event": event, "title": name}))
     return out
 
 
+def _with_subject(step: str, prompt: str) -> str:
+    """"climbs a flower" -> "the insect climbs a flower": a step cut from the prompt keeps its subject."""
+    subs = subjects(prompt)
+    if not subs or noun_phrases(step) and noun_phrases(step)[0].start <= 1 and noun_phrases(step)[0].subject:
+        return step
+    return f"the {subs[0]} {step}"
+
+
 def _title_from(event: str) -> str:
-    ws = [w for w in words(event) if w not in ("a", "an", "the")][:4]
-    return " ".join(ws).capitalize()
+    return " ".join(content(event)[:3]).capitalize()
 
 
 def _cover(scenes: list[ScriptScene], cast: list[str], prompt: str) -> list[ScriptScene]:
@@ -208,7 +241,10 @@ def _cover(scenes: list[ScriptScene], cast: list[str], prompt: str) -> list[Scri
     return scenes
 
 
-def place_of(prompt: str) -> str | None:
-    """The prompt's last place phrase ("through a garden" -> "garden"), for a background that needs one."""
-    places = [p.text for p in noun_phrases(prompt) if p.place]
-    return places[-1] if places else None
+def place_of(prompt: str, cast: list[str] = ()) -> str | None:
+    """The prompt's last place phrase ("through a garden" -> "garden"), else its last noun phrase that is
+    nobody of the cast ("crosses a garden"), for a background that needs one."""
+    phrases = noun_phrases(prompt)
+    places = [p.text for p in phrases if p.place]
+    others = [p.text for p in phrases if not p.subject and not any(same_thing(p.text, c) != "different" for c in cast)]
+    return (places or others or [None])[-1]

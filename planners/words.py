@@ -256,6 +256,12 @@ def repeats(text: str, prompt: str, min_words: int = MIN_COPY_WORDS) -> bool:
     return matched >= COPY_SHARE * len(p)
 
 
+def babbles(text: str) -> bool:
+    """The text goes round in circles ("frog over frog over frog over..."): a small model's failure."""
+    ws = words(text)
+    return len(ws) >= 8 and len(set(ws)) < 0.4 * len(ws)
+
+
 def likeness(a: str, b: str) -> float:
     """0..1: how alike two sentences are, word by word (articles ignored)."""
     wa = [w for w in words(a) if w not in DETERMINERS]
