@@ -55,8 +55,9 @@ def _copies(script: ScriptReply, prompt: str) -> list[Problem]:
             out.append(Problem("copy", f"scene {i}: its event repeats the whole story; write only the part of the story scene {i} shows", scene=str(i)))
         if repeats(s.title, prompt):
             out.append(Problem("copy", f"scene {i}: its title repeats the whole story; give it a short title of its own", scene=str(i)))
-        if babbles(s.event) or babbles(s.title):
-            out.append(Problem("copy", f"scene {i}: its {'event' if babbles(s.event) else 'title'} repeats the same words over and over; write one plain sentence", scene=str(i)))
+        if babbles(s.event, 2) or babbles(s.title):
+            what = "event" if babbles(s.event, 2) else "title"
+            out.append(Problem("copy", f"scene {i}: its {what} is not a plain sentence (it repeats itself or has no words); write one", scene=str(i)))
         if s.background and head(s.background) in example_words() and head(s.background) not in grounded | set(content(s.event)):
             out.append(
                 Problem("copy", f'scene {i}: its background "{s.background}" comes from an example, not from this story; name the place where scene {i} happens', scene=str(i))
@@ -198,9 +199,9 @@ def _own_steps(scenes: list[ScriptScene], prompt: str, title: str) -> list[Scrip
     out: list[ScriptScene] = []
     for i, s in enumerate(scenes):
         event, name = s.event, s.title
-        copied = (n > 1 and repeats(event, prompt, MIN_EVENT_COPY_WORDS)) or babbles(event)
+        copied = (n > 1 and repeats(event, prompt, MIN_EVENT_COPY_WORDS)) or babbles(event, 2)
         repeated = any(likeness(event, o.event) >= SAME_EVENT for o in out)
-        if (copied or repeated) and (len(steps) > 1 or babbles(event)):
+        if (copied or repeated) and (len(steps) > 1 or babbles(event, 2)):
             step = _with_subject(steps[min(i * len(steps) // n, len(steps) - 1)], prompt)
             if not any(likeness(step, o.event) >= SAME_EVENT for o in out):
                 event = step

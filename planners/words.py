@@ -256,10 +256,11 @@ def repeats(text: str, prompt: str, min_words: int = MIN_COPY_WORDS) -> bool:
     return matched >= COPY_SHARE * len(p)
 
 
-def babbles(text: str) -> bool:
-    """The text goes round in circles ("frog over frog over frog over..."): a small model's failure."""
+def babbles(text: str, min_words: int = 1) -> bool:
+    """The text goes round in circles ("frog over frog over frog over...") or says nothing ("1.5s"): a
+    small model's failures."""
     ws = words(text)
-    return len(ws) >= 8 and len(set(ws)) < 0.4 * len(ws)
+    return (len(ws) >= 8 and len(set(ws)) < 0.4 * len(ws)) or sum(w.isalpha() for w in ws) < min_words
 
 
 def likeness(a: str, b: str) -> float:
