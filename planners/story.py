@@ -243,9 +243,9 @@ def _cover(scenes: list[ScriptScene], cast: list[str], prompt: str) -> list[Scri
 
 
 def place_of(prompt: str, cast: list[str] = ()) -> str | None:
-    """The prompt's last place phrase ("through a garden" -> "garden"), else its last noun phrase that is
+    """The prompt's last place phrase ("through a garden" -> "garden"), else its first noun phrase that is
     nobody of the cast ("crosses a garden"), for a background that needs one."""
     phrases = noun_phrases(prompt)
     places = [p.text for p in phrases if p.place]
     others = [p.text for p in phrases if not p.subject and not any(same_thing(p.text, c) != "different" for c in cast)]
-    return (places or others or [None])[-1]
+    return places[-1] if places else others[0] if others else None
