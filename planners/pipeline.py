@@ -9,6 +9,7 @@ module; these two functions only check the input, open the backend and chain the
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from typing import Literal
 
 from flowdrafter.core.errors import PlanningError
@@ -62,8 +63,8 @@ def check_size(size: tuple[int, int] | str | None) -> tuple[int, int] | None:
     return w, h
 
 
-def _asker(settings: Settings, seed: int, progress: Progress | None, use_cache: bool) -> Asker:
-    llm = open_llm(settings, progress)
+def _asker(settings: Settings, seed: int, progress: Progress | None, use_cache: bool, is_cancelled: Callable[[], bool] | None = None) -> Asker:
+    llm = open_llm(settings, progress, is_cancelled)
     cache = ReplyCache(settings.data_dir / "llm-cache") if use_cache else None
     return Asker(llm=llm, settings=settings, seed=seed, progress=progress, cache=cache)
 
@@ -79,6 +80,7 @@ def plan(
     progress: Progress | None = None,
     use_cache: bool = True,
     asker: Asker | None = None,
+    is_cancelled: Callable[[], bool] | None = None,
 ) -> Storyboard:
     """A complete, valid storyboard for `prompt`, or a `FlowDrafterError` (PlanningError,
     ModelUnavailableError) saying what went wrong.
@@ -87,6 +89,7 @@ def plan(
     or "WxH", default 512x320) and `seed` (default 0; also the LLM's sampling seed) go into the storyboard.
     `progress(message)` receives one line per step (stage, scene, tokens/s). With `use_cache`, replies are
     reused from `settings.data_dir/llm-cache`. `asker` lets the benchmark read per-call statistics.
+    `is_cancelled()` stops the first download of a hub model (it resumes next time).
     """
     # 1. check inputs
     text = check_prompt(prompt)
@@ -100,7 +103,7 @@ def plan(
         raise PlanningError(f"seed must be between 0 and {2**32 - 1}, got {seed}")
     settings = settings or get_settings()
     # 2. open the LLM
-    asker = asker or _asker(settings, seed, progress, use_cache)
+    asker = asker or _asker(settings, seed, progress, use_cache, is_cancelled)
     # 3. cast: the story's characters and objects, in the prompt's own words
     cast, cast_notes = find_cast(asker, text)
     asker.say(f"cast: {', '.join(cast) or 'nobody found'}")
