@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -48,6 +49,16 @@ class DownloadProgress:
             return f"download {self.file}: {size}, done"
         eta = f", ETA {self.eta:.0f} s" if self.eta is not None else ""
         return f"download {self.file}: {size}, {_mb(self.rate)}/s{eta}"
+
+
+_LINE = re.compile(r"^download (?P<file>[^:]+): .*?\((?P<pct>\d+)%\)")
+
+
+def progress_fraction(message: str) -> tuple[str, float] | None:
+    """(file, 0..1) from a progress line of `DownloadProgress.line()`, else None: lets a UI that receives
+    the planner's or renderer's log lines drive a progress bar."""
+    m = _LINE.match(message)
+    return (m.group("file"), int(m.group("pct")) / 100) if m else None
 
 
 def _mb(n: float | None) -> str:

@@ -15,7 +15,7 @@ from .ask import Asker, strict
 from .repair import repair_cast
 from .schemas import MAX_CAST, CastReply, cast_schema
 from .templates import load
-from .words import candidate_names, head, is_english, noun_phrases, same_thing, subjects
+from .words import candidate_names, head, is_english, noun_phrases, one_per_thing, same_thing, subjects
 
 
 def find_cast(asker: Asker, prompt: str) -> tuple[list[str], list[str]]:
@@ -56,11 +56,4 @@ def verify_cast(prompt: str, picked: list[tuple[str, str]]) -> list[str]:
         if words in places or any(same_thing(words, s) != "different" for s in subs):
             continue
         names.append(name if not is_english(prompt) and name.strip() else words)
-    out: list[str] = []
-    for n in names:
-        k = next((i for i, o in enumerate(out) if same_thing(o, n) == "same"), None)
-        if k is None:
-            out.append(n)
-        elif len(n) > len(out[k]):
-            out[k] = n
-    return [n for n in out if head(n)][:MAX_CAST]
+    return [n for n in one_per_thing(names) if head(n)][:MAX_CAST]

@@ -119,7 +119,7 @@ def same_thing(a: str, b: str) -> Identity:
     fox"): same. Different heads: different. Same head with modifiers that differ ("red fox", "grey fox"):
     unsure, only the story can tell (the caller asks, or the script already shows both in one scene)."""
     ha, hb = head(a), head(b)
-    if not ha or not hb or ha != hb:
+    if not ha.isalpha() or ha != hb:  # "1.5s" and "2.5s" are no names to merge
         return "different"
     ma, mb = modifiers(a), modifiers(b)
     return "same" if ma <= mb or mb <= ma else "unsure"
@@ -210,10 +210,10 @@ def subjects(text: str) -> list[str]:
     found = [p.text for p in phrases if p.subject]
     if phrases and phrases[0].start <= 1:
         found.insert(0, phrases[0].text)
-    return _unique(found)
+    return one_per_thing(found)
 
 
-def _unique(names: list[str]) -> list[str]:
+def one_per_thing(names: list[str]) -> list[str]:
     """One name per thing, the longest ("red fox" over "fox"), in first-seen order."""
     out: list[str] = []
     for n in names:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import flowdrafter.core.downloads as downloads
-from flowdrafter.core.downloads import DownloadProgress, download, hub_download
+from flowdrafter.core.downloads import DownloadProgress, download, hub_download, progress_fraction
 from flowdrafter.core.errors import Cancelled, ModelUnavailableError
 
 DATA = bytes(range(256)) * 2048  # 512 KiB
@@ -84,6 +84,9 @@ def test_progress_reports_bytes_rate_and_eta_until_done(slow_server, tmp_path):
     assert middle.rate > 0 and middle.eta is not None and middle.eta > 0
     assert re.fullmatch(r"download file\.bin: \d+\.\d MB of 0\.5 MB \(\d+%\), \d+\.\d MB/s, ETA \d+ s", middle.line())
     assert events[-1].line() == "download file.bin: 0.5 MB of 0.5 MB (100%), done"
+    name, fraction = progress_fraction(middle.line())
+    assert name == "file.bin" and abs(fraction - middle.fraction) <= 0.01
+    assert progress_fraction(events[-1].line()) == ("file.bin", 1.0) and progress_fraction("script: writing 3 scenes") is None
 
 
 def test_cancel_keeps_the_part_and_the_next_attempt_resumes_it(slow_server, tmp_path):
