@@ -132,6 +132,7 @@ def replan(
     progress: Progress | None = None,
     use_cache: bool = True,
     seed: int | None = None,
+    is_cancelled: Callable[[], bool] | None = None,
 ) -> Storyboard:
     """Redo one stage, for one scene (`scene_id`) or for all; everything else is left as it was.
 
@@ -150,7 +151,7 @@ def replan(
         raise PlanningError(f"no scene '{scene_id}' in this storyboard (scenes: {ids})")
     settings = settings or get_settings()
     seed = random.randrange(2**31) if seed is None else seed
-    asker = _asker(settings, seed, progress, use_cache)
+    asker = _asker(settings, seed, progress, use_cache, is_cancelled)
     sb = storyboard
 
     if stage == "layout":
