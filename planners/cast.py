@@ -14,6 +14,7 @@ from flowdrafter.core.errors import PlanningError
 from .ask import Asker, strict
 from .repair import repair_cast
 from .schemas import MAX_CAST, CastReply, cast_schema
+from .story import example_words
 from .templates import load
 from .words import candidate_names, head, is_english, noun_phrases, one_per_thing, same_thing, subjects
 
@@ -55,5 +56,6 @@ def verify_cast(prompt: str, picked: list[tuple[str, str]]) -> list[str]:
     for words, name in picked:
         if words in places or any(same_thing(words, s) != "different" for s in subs):
             continue
-        names.append(name if not is_english(prompt) and name.strip() else words)
+        english_name = name if name.strip() and head(name) not in example_words() else words  # not an example's "frog"
+        names.append(words if is_english(prompt) else english_name)
     return [n for n in one_per_thing(names) if head(n)][:MAX_CAST]

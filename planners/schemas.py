@@ -159,7 +159,7 @@ class ScriptScene(_Reply):
         for name in v:
             if not name.strip() or len(name) > NAME_LEN:
                 raise ValueError(f"foreground names must be 1-{NAME_LEN} characters, got {name!r}")
-        return v
+        return list(dict.fromkeys(v))  # ["fox", "fox"] names one subject
 
 
 class ScriptReply(_Reply):

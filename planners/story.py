@@ -58,7 +58,9 @@ def _copies(script: ScriptReply, prompt: str) -> list[Problem]:
         if babbles(s.event, 2) or babbles(s.title):
             what = "event" if babbles(s.event, 2) else "title"
             out.append(Problem("copy", f"scene {i}: its {what} is not a plain sentence (it repeats itself or has no words); write one", scene=str(i)))
-        if s.background and head(s.background) in example_words() and head(s.background) not in grounded | set(content(s.event)):
+        if repeats(s.background, prompt, 4):
+            out.append(Problem("copy", f"scene {i}: its background repeats the whole story; name only the place", scene=str(i)))
+        elif s.background and head(s.background) in example_words() and head(s.background) not in grounded | set(content(s.event)):
             out.append(
                 Problem("copy", f'scene {i}: its background "{s.background}" comes from an example, not from this story; name the place where scene {i} happens', scene=str(i))
             )
@@ -147,15 +149,14 @@ def example_words() -> frozenset[str]:
 
 def _grounded_places(scenes: list[ScriptScene], prompt: str, cast: list[str]) -> list[ScriptScene]:
     """A background copied from an example becomes the prompt's place."""
-    place = place_of(prompt, cast)
-    if place is None:
-        return scenes
+    place = place_of(prompt, cast) or "background"
     grounded = set(content(prompt))
 
     def copied(s: ScriptScene) -> bool:
-        return head(s.background) in example_words() and head(s.background) not in grounded | set(content(s.event))
+        return repeats(s.background, prompt, 4) or (head(s.background) in example_words() and head(s.background) not in grounded | set(content(s.event)))
 
-    return [s.model_copy(update={"background": place}) if copied(s) else s for s in scenes]
+    others = [s.background for s in scenes if not copied(s)]
+    return [s.model_copy(update={"background": others[0] if others else place}) if copied(s) else s for s in scenes]
 
 
 def _one_name_each(scenes: list[ScriptScene], cast: list[str], prompt: str) -> list[ScriptScene]:
@@ -202,9 +203,12 @@ def _own_steps(scenes: list[ScriptScene], prompt: str, title: str) -> list[Scrip
         copied = (n > 1 and repeats(event, prompt, MIN_EVENT_COPY_WORDS)) or babbles(event, 2)
         repeated = any(likeness(event, o.event) >= SAME_EVENT for o in out)
         if (copied or repeated) and (len(steps) > 1 or babbles(event, 2)):
-            step = _with_subject(steps[min(i * len(steps) // n, len(steps) - 1)], prompt)
-            if not any(likeness(step, o.event) >= SAME_EVENT for o in out):
-                event = step
+            at = min(i * len(steps) // n, len(steps) - 1)
+            for k in [*range(at, len(steps)), *range(at)]:  # this scene's step, else the next one not told yet
+                step = _with_subject(steps[k], prompt)
+                if not any(likeness(step, o.event) >= SAME_EVENT for o in out):
+                    event = step
+                    break
         if repeats(name, prompt) or babbles(name) or any(likeness(name, o.title) >= SAME_EVENT for o in out) or name == title and i:
             name = _title_from(event) or name
         out.append(s.model_copy(update={"event": event, "title": name}))
@@ -236,9 +240,9 @@ def _cover(scenes: list[ScriptScene], cast: list[str], prompt: str) -> list[Scri
             known = [(abs(p - at), i) for i, p in enumerate(positions) if p is not None]
             targets = [min(known)[1] if known else 0]
         for i in targets:
-            fg = scenes[i].foreground
-            if len(fg) < MAX_FOREGROUND:
-                scenes[i] = scenes[i].model_copy(update={"foreground": [*fg, c]})
+            fg = list(dict.fromkeys(scenes[i].foreground))
+            fg = fg if len(fg) < MAX_FOREGROUND else fg[: MAX_FOREGROUND - 1]  # the cast comes before extras
+            scenes[i] = scenes[i].model_copy(update={"foreground": [*fg, c]})
     return scenes
 
 

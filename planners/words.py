@@ -289,7 +289,16 @@ def story_positions(texts: list[str], prompt: str) -> list[float | None]:
     return out
 
 
+_THEN = r"then|after that|puis|ensuite|dann|danach|luego|después|poi|depois"
+_DETERMINER_ALT = "|".join(sorted(DETERMINERS))
+
+
 def clauses(prompt: str) -> list[str]:
-    """The prompt cut into its steps: at sentence ends, semicolons and "then"."""
-    parts = re.split(r"(?:[.;!?]+\s+|,?\s+(?:and\s+)?then\s+|,\s+(?:and\s+)?after that\s+)", prompt.strip(), flags=re.I)
+    """The prompt cut into its steps: at sentence ends, semicolons, "then" (and its French, German,
+    Spanish, Italian, Portuguese words), and "and" before a verb ("melts and turns", not "a fox and a hare")."""
+    parts = re.split(
+        rf"(?:[.;!?]+\s+|,?\s+(?:and\s+)?(?:{_THEN})\s+|,?\s+and\s+(?!(?:{_DETERMINER_ALT})\b)(?=\w+s\b))",
+        prompt.strip(),
+        flags=re.I,
+    )
     return [p.strip(" ,.;") for p in parts if p.strip(" ,.;")]
