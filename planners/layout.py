@@ -15,7 +15,7 @@ from .ask import Asker, strict
 from .checks import SceneContext
 from .refine import refine_layout
 from .repair import repair_layout
-from .schemas import BoxReply, KeyframeReply, LayoutReply, MotionReply, layout_problems, layout_schema
+from .schemas import BoxReply, KeyframeReply, LayoutReply, MotionReply, keyframe_frames, layout_problems, layout_schema
 from .templates import load
 
 
@@ -54,7 +54,7 @@ def plan_layout(asker: Asker, sb: Storyboard, scene_id: str, *, continues: bool 
         event=ctx.event,
         camera=ctx.camera.value,
         frames=str(ctx.num_frames),
-        last=str(ctx.num_frames - 1),
+        keyframes=", ".join(str(f) for f in keyframe_frames(ctx.num_frames)),
         entities=", ".join(f"{e} ({n})" for e, n in ctx.entities.items()) or "none",
         previous=previous or "nothing, this is a new shot",
     )

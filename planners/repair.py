@@ -30,6 +30,7 @@ from .schemas import (
     TITLE_LEN,
     MAX_CAST,
     BoxReply,
+    keyed_keyframes,
     CastMember,
     CastReply,
     EntitiesReply,
@@ -153,7 +154,7 @@ def repair_layout(data: dict[str, Any], entity_ids: list[str], num_frames: int, 
     each box becomes four finite numbers.
     """
     by_frame: dict[int, KeyframeReply] = {}
-    for k in _list(data.get("keyframes")):
+    for k in _list(keyed_keyframes(data.get("keyframes"))):
         if not isinstance(k, dict):
             continue
         frame = _int_in(k.get("frame"), 0, max(0, num_frames - 1), 0)

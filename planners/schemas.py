@@ -20,7 +20,6 @@ from flowdrafter.core.storyboard import MAX_MOTION, CameraMotion
 MAX_PLAN_SCENES = 12
 MAX_FOREGROUND = 4  # foreground entities per scene
 MAX_KEYFRAMES = 6  # accepted in a reply
-ASKED_KEYFRAMES = 3  # asked for: start, end and one turn; small models filled longer arrays with frame 0 again
 MAX_CAST = 6  # characters and objects the cast step may name
 MIN_DURATION, MAX_DURATION = 1, 8  # seconds, whole; converted to frames at the storyboard's fps
 
@@ -79,28 +78,26 @@ def entities_schema(ids: list[str]) -> dict[str, Any]:
     return _obj({"entities": _obj({i: _str(DESCRIPTION_LEN) for i in ids})})
 
 
+def keyframe_frames(num_frames: int) -> list[int]:
+    """The frames the LLM writes keyframes for: the first, the middle and the last."""
+    last = max(0, num_frames - 1)
+    return sorted({0, last // 2, last})
+
+
 def layout_schema(entity_ids: list[str], num_frames: int) -> dict[str, Any]:
     """Keyframes, not every frame: interpolation fills the rest (and keeps the reply short).
 
-    Frame numbers are an enum of the scene's frames (llama.cpp's grammar ignores `minimum`/`maximum` on
-    integers, so a range alone let small models write frames past the end); boxes are keyed by entity id,
-    so every entity has exactly one box per keyframe."""
+    The keyframes are an object keyed by their frame numbers, the first, middle and last frame: small
+    models wrote frame numbers past the end (llama.cpp's grammar ignores `minimum`/`maximum` on integers),
+    out of order or twice, and each of those needed a repair. Boxes are keyed by entity id, so every entity
+    has exactly one box per keyframe."""
     number = {"type": "number"}
     box = {"type": "array", "items": number, "minItems": 4, "maxItems": 4}
-    boxes = _obj({e: box for e in entity_ids})
-    last = max(0, num_frames - 1)
-    keyframe = _obj(
-        {
-            "frame": {"type": "integer", "minimum": 0, "maximum": last, "enum": list(range(last + 1)),
-                      "description": f"a frame number from 0 to {last}"},
-            "description": _str(NOTE_LEN),
-            "boxes": boxes,
-        }
-    )
+    keyframe = _obj({"description": _str(NOTE_LEN), "boxes": _obj({e: box for e in entity_ids})})
     return _obj(
         {
             "background_motion": _obj({"dx": number, "dy": number}),
-            "keyframes": {"type": "array", "items": keyframe, "minItems": min(2, last + 1), "maxItems": min(ASKED_KEYFRAMES, last + 1)},
+            "keyframes": _obj({str(f): keyframe for f in keyframe_frames(num_frames)}),
         }
     )
 
@@ -206,6 +203,22 @@ class MotionReply(_Reply):
 class LayoutReply(_Reply):
     background_motion: MotionReply = Field(default_factory=MotionReply)
     keyframes: list[KeyframeReply] = Field(min_length=1, max_length=MAX_KEYFRAMES)
+
+    @field_validator("keyframes", mode="before")
+    @classmethod
+    def _keyed(cls, v: Any) -> Any:  # {"0": {...}, "11": {...}} as the schema asks, or a list with "frame"s
+        return keyed_keyframes(v)
+
+
+def keyed_keyframes(v: Any) -> Any:
+    """{"0": {...}, "11": {...}} -> [{"frame": 0, ...}, {"frame": 11, ...}]; anything else as it is."""
+    if not isinstance(v, dict):
+        return v
+    out = []
+    for k, kf in v.items():
+        if isinstance(kf, dict) and str(k).strip().isdigit():
+            out.append({**kf, "frame": int(str(k).strip())})
+    return out
 
 
 # -- checks that need the stage's context (ids, counts); each returns problems, never raises ---------------

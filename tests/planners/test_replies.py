@@ -75,9 +75,9 @@ def test_script_schema_fixes_the_scene_count_and_enums():
     s = script_schema(4)["properties"]["scenes"]
     assert (s["minItems"], s["maxItems"]) == (4, 4)
     assert s["items"]["properties"]["camera"]["enum"] == ["static", "pan_left", "pan_right", "tilt_up", "tilt_down", "zoom_in", "zoom_out"]
-    keyframe = layout_schema(["fox", "hare"], 16)["properties"]["keyframes"]["items"]["properties"]
-    assert list(keyframe["boxes"]["properties"]) == ["fox", "hare"]  # one box per entity, each exactly once
-    assert keyframe["frame"]["enum"] == list(range(16))  # llama.cpp's grammar ignores an integer's maximum
+    keyframes = layout_schema(["fox", "hare"], 16)["properties"]["keyframes"]["properties"]
+    assert list(keyframes) == ["0", "7", "15"]  # keyed by frame: never past the end, out of order or twice
+    assert list(keyframes["7"]["properties"]["boxes"]["properties"]) == ["fox", "hare"]  # one box per entity, once
     assert script_schema(2, ["fox", "hare"])["properties"]["scenes"]["items"]["properties"]["foreground"]["items"]["enum"] == ["fox", "hare"]
     assert list(entities_schema(["fox", "snow"])["properties"]["entities"]["properties"]) == ["fox", "snow"]
 
@@ -86,7 +86,7 @@ def test_keyed_replies_and_list_replies_mean_the_same():
     """The schema asks for boxes and descriptions keyed by id; the older list form still validates."""
     from flowdrafter.planners.schemas import EntitiesReply, LayoutReply
 
-    keyed = LayoutReply.model_validate({"keyframes": [{"frame": 0, "description": "x", "boxes": {"fox": [0.1, 0.2, 0.3, 0.4]}}]})
+    keyed = LayoutReply.model_validate({"keyframes": {"0": {"description": "x", "boxes": {"fox": [0.1, 0.2, 0.3, 0.4]}}}})
     listed = LayoutReply.model_validate({"keyframes": [{"frame": 0, "description": "x", "boxes": [{"entity": "fox", "box": [0.1, 0.2, 0.3, 0.4]}]}]})
     assert keyed == listed
     assert EntitiesReply.model_validate({"entities": {"fox": "a red fox"}}).entities[0].id == "fox"
@@ -140,7 +140,7 @@ def test_few_shot_examples_pass_the_checks_they_teach():
     """An example that breaks our own rules would teach the model to break them."""
     from flowdrafter.core.storyboard import CameraMotion
     from flowdrafter.planners.checks import SceneContext, check_layout
-    from flowdrafter.planners.schemas import CastReply, EntitiesReply, LayoutReply, ScriptReply
+    from flowdrafter.planners.schemas import CastReply, EntitiesReply, LayoutReply, ScriptReply, keyframe_frames
     from flowdrafter.planners.templates import load
     from flowdrafter.planners.words import candidate_names
 
@@ -152,7 +152,8 @@ def test_few_shot_examples_pass_the_checks_they_teach():
         fields = dict(line.split(": ", 1) for line in user.splitlines())
         entities = dict(p[:-1].split(" (") for p in fields["Entities"].split(", "))
         ctx = SceneContext("x", fields["Event"], int(fields["Frames"].split()[0]), CameraMotion(fields["Camera"]), entities)
-        assert check_layout(LayoutReply.model_validate(json.loads(reply)), ctx) == []
+        lay = LayoutReply.model_validate(json.loads(reply))
+        assert check_layout(lay, ctx) == [] and [k.frame for k in lay.keyframes] == keyframe_frames(ctx.num_frames)
     for user, reply in examples("script"):
         asked = int(user.rsplit("Scenes: ", 1)[1])
         assert len(ScriptReply.model_validate(json.loads(reply)).scenes) == asked
