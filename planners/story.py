@@ -209,6 +209,9 @@ def _own_steps(scenes: list[ScriptScene], prompt: str, title: str) -> list[Scrip
                 if not any(likeness(step, o.event) >= SAME_EVENT for o in out):
                     event = step
                     break
+            else:
+                if copied:  # every step is told: telling one twice still beats retelling the whole story
+                    event = _with_subject(steps[at], prompt)
         if repeats(name, prompt) or babbles(name) or any(likeness(name, o.title) >= SAME_EVENT for o in out) or name == title and i:
             name = _title_from(event) or name
         out.append(s.model_copy(update={"event": event, "title": name}))
