@@ -221,7 +221,8 @@ def _own_steps(scenes: list[ScriptScene], prompt: str, title: str) -> list[Scrip
 def _with_subject(step: str, prompt: str) -> str:
     """"climbs a flower" -> "the insect climbs a flower": a step cut from the prompt keeps its subject."""
     subs = subjects(prompt)
-    if not subs or noun_phrases(step) and noun_phrases(step)[0].start <= 1 and noun_phrases(step)[0].subject:
+    phrases = noun_phrases(step)
+    if not subs or (phrases and phrases[0].start <= 1):  # it opens with its own subject ("a rider on...", "the horse drinks")
         return step
     return f"the {subs[0]} {step}"
 
