@@ -16,7 +16,7 @@ from functools import lru_cache
 from .checks import Problem
 from .schemas import MAX_FOREGROUND, ScriptReply, ScriptScene
 from .templates import VERSIONS, load
-from .words import babbles, clauses, content, head, is_english, likeness, mentions, noun_phrases, repeats, same_thing, story_positions, subjects, words
+from .words import DETERMINERS, babbles, clauses, content, head, is_english, likeness, mentions, noun_phrases, repeats, same_thing, story_positions, subjects, words
 
 SAME_EVENT = 0.8  # likeness at which two events (or titles) tell the same moment
 ORDER_SLACK = 0.15  # a scene may reach this far back into the prompt (shared words) without breaking order
@@ -222,8 +222,9 @@ def _with_subject(step: str, prompt: str) -> str:
     """"climbs a flower" -> "the insect climbs a flower": a step cut from the prompt keeps its subject."""
     subs = subjects(prompt)
     phrases = noun_phrases(step)
-    if not subs or (phrases and phrases[0].start <= 1):  # it opens with its own subject ("a rider on...", "the horse drinks")
-        return step
+    first = words(step)[:1]
+    if not subs or (first and first[0] in DETERMINERS) or (phrases and phrases[0].start == 0 and phrases[0].subject):
+        return step  # it opens with its own subject: "a rider on...", "the horse drinks", "cars drive"
     return f"the {subs[0]} {step}"
 
 
