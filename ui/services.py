@@ -126,6 +126,13 @@ class Services:
         llm = (llm or "").strip()
         return self.settings.model_copy(update={"llm": llm}) if llm else self.settings
 
+    def render_target(self) -> str:
+        """Where Render runs: this process, or Ray at `ray_address` (render_storyboard goes there itself)."""
+        address = self.settings.ray_address
+        if not address:
+            return "this process"
+        return "a private Ray instance on this machine" if address == "local" else f"the Ray cluster at {address}"
+
     # -- the app's temp folder: per-session scratch (previews, served to that session only) ------------
 
     @property
