@@ -3,8 +3,9 @@
 Library code reports progress through a plain callback and is cancelled by polling a flag; a Gradio event
 is a generator that must yield to update the page. A `Job` joins the two: iterate it for `Progress`
 updates while the work runs, then read `result` (or get the work's exception). Each browser session has
-at most one cancel flag, set by `Jobs.cancel`; work that polls `is_cancelled` (rendering, exporting) stops
-between frames with `core.errors.Cancelled`.
+at most one cancel flag, set by `Jobs.cancel`; work that polls `is_cancelled` (rendering, exporting, model
+downloads) stops between frames with `core.errors.Cancelled`; the planner, which polls only while it downloads,
+is stopped at its next progress line by `stoppable`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
+
+from flowdrafter.core.downloads import progress_fraction
+from flowdrafter.core.errors import Cancelled
 
 T = TypeVar("T")
 Report = Callable[..., None]  # report(message) or report(fraction, message)
@@ -30,7 +34,21 @@ class Progress:
     def from_args(cls, args: tuple[Any, ...]) -> Progress:
         if args and isinstance(args[0], (int, float)) and not isinstance(args[0], bool):
             return cls(float(args[0]), str(args[1]) if len(args) > 1 else "")
-        return cls(None, " ".join(str(a) for a in args))
+        message = " ".join(str(a) for a in args)
+        download = progress_fraction(message)  # a model download's line carries its own fraction
+        return cls(download[1] if download else None, message)
+
+
+def stoppable(report: Report, is_cancelled: IsCancelled, what: str = "planning") -> Report:
+    """`report` that raises `Cancelled` once cancel was asked: stops work that polls no flag between its
+    steps (the planner) at its next progress line, at most a couple of seconds into a generation."""
+
+    def checked(*args: Any) -> None:
+        if is_cancelled():
+            raise Cancelled(f"{what} cancelled")
+        report(*args)
+
+    return checked
 
 
 def release_memory() -> None:

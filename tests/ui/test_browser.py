@@ -518,6 +518,41 @@ def test_plan_a_new_storyboard_with_a_tiny_llm(page, app, tmp_path):
     shot(page, "08-planned")
 
 
+def test_cancel_stops_planning_and_keeps_the_project(page, project, app):
+    if not app["services"].plan or not app["services"].settings.llm.endswith(".gguf"):
+        pytest.skip("the planner or its tiny GGUF is not available")
+    before = (project / "storyboard.json").read_text()
+    tab(page, "1 · Plan")
+    page.fill("#plan-prompt textarea", "a heron waits in the reeds, then catches a fish")
+    page.locator("#plan-button").click()
+    page.wait_for_function("document.querySelector('#plan-log textarea').value.length > 0", timeout=60_000)
+    page.locator("#plan-cancel").click()
+    page.wait_for_function("document.querySelector('#plan-log textarea').value.includes('planning cancelled; the project is as it was')", timeout=30_000)
+    assert "done:" not in page.locator("#plan-log textarea").input_value()
+    assert (project / "storyboard.json").read_text() == before
+    shot(page, "09-plan-cancelled")
+
+
+def test_the_scene_shows_its_plan_quality_and_a_moved_box_updates_it(page, project):
+    quality = page.locator("#fd-quality")
+    assert "Plan quality" in quality.inner_text() and "✗" not in quality.inner_text()  # s1 passes every check
+    show_the_chase(page)
+    page.wait_for_function("document.querySelector('#fd-quality').innerText.includes('✗ layout')")  # the kitten jumps at the cut
+    # drag the kitten on s2's first frame to where s1 left it: the continuity check passes
+    kitten = page.locator('#layout-editor .fd-box[data-entity="kitten"]')
+    stage = page.locator("#layout-editor .fd-stage").bounding_box()
+    end = scene(saved(project), "s1")["tracks"][0]["keyframes"][-1]["box"]
+    start = scene(saved(project), "s2")["tracks"][0]["keyframes"][0]["box"]
+    b = kitten.bounding_box()
+    page.mouse.move(b["x"] + b["width"] / 2, b["y"] + b["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(b["x"] + b["width"] / 2 + (end[0] - start[0]) * stage["width"], b["y"] + b["height"] / 2 + (end[1] - start[1]) * stage["height"],
+                    steps=6)  # fmt: skip
+    page.mouse.up()
+    page.wait_for_function("document.querySelector('#fd-quality').innerText.includes('✓ layout')")
+    shot(page, "03-quality")
+
+
 def test_redo_the_layout_of_one_scene(page, project, app):
     if not app["services"].replan or not app["services"].settings.llm.endswith(".gguf"):
         pytest.skip("the planner or its tiny GGUF is not available")

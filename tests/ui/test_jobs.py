@@ -56,3 +56,32 @@ def test_cancel_reaches_only_that_sessions_running_job():
     with pytest.raises(Cancelled):
         job.result
     assert not jobs.cancel("a") and not jobs.cancel("nobody")
+
+
+def test_a_model_downloads_progress_line_fills_the_bar():
+    from flowdrafter.core.downloads import DownloadProgress
+
+    line = DownloadProgress("smollm2.gguf", 45_000_000, 90_000_000, 3e6).line()
+    assert Progress.from_args((line,)) == Progress(0.5, line)
+    assert Progress.from_args(("script: writing 2 scenes",)).fraction is None  # other planner lines say only what happens
+
+
+def test_cancel_stops_the_planner_at_its_next_step(tmp_path):
+    """The planner polls no flag between its LLM calls: its progress lines stop it, and nothing is planned."""
+    from builders.tiny_gguf import write_tiny_gguf
+
+    from flowdrafter.core.settings import Settings
+    from flowdrafter.planners.pipeline import plan
+    from flowdrafter.ui.jobs import stoppable
+
+    settings = Settings(llm=str(write_tiny_gguf(tmp_path / "tiny.gguf")), data_dir=tmp_path / "data", llm_max_tokens=64,
+                        llm_refine_rounds=0)  # fmt: skip
+    jobs = Jobs()
+    job = jobs.run("tab", lambda report, cancelled: plan("a fox jumps over a log", settings=settings, scenes=2, use_cache=False,
+                                                         progress=stoppable(report, cancelled), is_cancelled=cancelled))  # fmt: skip
+    seen = []
+    with pytest.raises(Cancelled, match="planning cancelled"):
+        for step in job:
+            seen.append(step.message)
+            jobs.cancel("tab")  # at the planner's first line
+    assert len(seen) == 1 and not job.running

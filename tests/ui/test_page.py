@@ -9,7 +9,7 @@ from flowdrafter.ui import state, views
 from flowdrafter.ui.app import build_app, page_of
 from flowdrafter.ui.services import Services
 
-DOCUMENTED_IDS = """plan-prompt plan-button plan-log replan-button scene-list scene-add scene-duplicate scene-up scene-down
+DOCUMENTED_IDS = """plan-prompt plan-button plan-cancel plan-log replan-button fd-quality render-target scene-list scene-add scene-duplicate scene-up scene-down
 scene-delete scene-title scene-event scene-frames scene-background scene-camera scene-transition layout-editor frame-slider
 frame-note entity-gallery entity-select entity-name entity-description entity-reference entity-upload entity-cutout
 entity-clear entity-delete entity-add entity-generate entity-candidates preview-button preview-video render-generator
@@ -55,3 +55,25 @@ def test_the_element_ids_stay_and_are_unique(built):
     ids = [b.elem_id for b in demo.blocks.values() if getattr(b, "elem_id", None)]
     assert len(ids) == len(set(ids))
     assert set(DOCUMENTED_IDS) <= set(ids)
+
+
+def test_the_shown_scene_carries_its_plan_quality(built):
+    demo, session = built
+    page = page_of(demo)
+    kitten = page.view(views.shown(session, views.focus("s1", 0, None), lambda path: str(path)))[page.storyboard.quality]
+    chase = page.view(views.shown(session, views.focus("s2", 0, None), lambda path: str(path)))[page.storyboard.quality]
+    assert "Plan quality 20/21" in kitten and "✗" not in kitten
+    assert "✗ layout" in chase and "the previous scene ended with it" in chase  # the kitten jumps between s1 and s2
+
+
+def test_the_render_button_says_where_renders_run(tmp_path):
+    from flowdrafter.core.examples import copy_example
+
+    session = state.open_session(copy_example("kitten-garden", tmp_path / "p").root)
+    for address, where in ((None, "this process"), ("ray://10.1.2.3:10001", "the Ray cluster at ray://10.1.2.3:10001")):
+        services = Services(Settings(data_dir=tmp_path / "data", ray_address=address))
+        try:
+            target = page_of(build_app(session, services)).output.target
+            assert target.value == f"Renders run in {where}"
+        finally:
+            services.cleanup()

@@ -133,5 +133,9 @@ class Events:
         """Run `work(report, is_cancelled)` for this session (its Cancel button reaches it)."""
         return self.services.jobs.run(session_key(request), work)
 
+    def cancel(self, request: gr.Request) -> str:
+        """The Cancel buttons: stop this session's running job (plan, re-plan, render, preview, export)."""
+        return "cancelling…" if self.services.jobs.cancel(session_key(request)) else "nothing to cancel"
+
     def scratch(self, request: gr.Request | None) -> Path:
         return self.services.session_dir(session_key(request))

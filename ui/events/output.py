@@ -12,7 +12,7 @@ from flowdrafter.core.errors import Cancelled
 from .. import handlers, state, views
 from ..services import GPU_QUEUE
 from ..state import Session
-from .common import PRIVATE, Events, session_key, user_errors
+from .common import PRIVATE, Events, user_errors
 
 
 def wire(ev: Events) -> None:
@@ -59,10 +59,7 @@ def wire(ev: Events) -> None:
         tab.rerender.click(run_rerender, [page.session, page.storyboard.scene_list, tab.generator], [tab.clips, tab.log],
                            api_visibility=PRIVATE, concurrency_id=GPU_QUEUE, concurrency_limit=1)  # fmt: skip
 
-        def cancel(request: gr.Request) -> str:
-            return "cancelling…" if services.jobs.cancel(session_key(request)) else "nothing to cancel"
-
-        tab.cancel.click(cancel, None, tab.log, api_visibility=PRIVATE, queue=False)
+        tab.cancel.click(ev.cancel, None, tab.log, api_visibility=PRIVATE, queue=False)
 
     if services.render_storyboard is not None and services.export is not None:
         render, export = services.render_storyboard, services.export

@@ -6,9 +6,11 @@ from collections.abc import Iterator
 
 import gradio as gr
 
+from flowdrafter.core.errors import Cancelled
 from flowdrafter.core.project import Project
 
 from .. import handlers, state, views
+from ..jobs import stoppable
 from ..services import GPU_QUEUE
 from ..state import Session
 from .common import PRIVATE, Events, user_errors
@@ -26,16 +28,23 @@ def wire(ev: Events) -> None:
         plan = services.plan
 
         @user_errors
-        def run_plan(s: Session, prompt: str, n_scenes: float, llm: str, into: str, folder: str, request: gr.Request) -> Iterator[dict]:
-            """Plan a storyboard from a prompt; streams the planner's progress into the log."""
+        def run_plan(s: Session, prompt: str, n_scenes: float, llm: str, into: str, folder: str, request: gr.Request,
+                     progress: gr.Progress = gr.Progress()) -> Iterator[dict]:  # fmt: skip
+            """Plan a storyboard from a prompt; streams the planner's progress into the log (a model download's into the bar)."""
             prompt = handlers.plan_prompt(prompt)
             target = handlers.plan_target(into, folder, state.has_project(s))
             settings = services.settings_for(llm)
             log = views.Log()
-            job = ev.job(request, lambda report, cancelled: plan(prompt, settings=settings, scenes=int(n_scenes), progress=report))
-            for step in job:
-                yield {tab.log: log.add(step.message)}
-            sb = job.result
+            job = ev.job(request, lambda report, cancelled: plan(prompt, settings=settings, scenes=int(n_scenes),
+                                                                  progress=stoppable(report, cancelled), is_cancelled=cancelled))  # fmt: skip
+            try:
+                for step in job:
+                    progress(step.fraction, desc=step.message)
+                    yield {tab.log: log.add(step.message)}
+                sb = job.result
+            except Cancelled as err:  # by Cancel, or a model download stopped (it resumes next time)
+                yield {tab.log: log.add(f"{err}; the project is as it was")}
+                return
             if target is not None:
                 Project.create(target, sb)
                 s = ev.follow(state.open_session(target, limit), request)
@@ -45,7 +54,7 @@ def wire(ev: Events) -> None:
             yield {page.session: s, page.focus: views.focus(None, 0, None), tab.log: log.text, page.tabs: gr.Tabs(selected="storyboard")}
 
         planned = tab.button.click(run_plan, [page.session, tab.prompt, tab.scenes, tab.llm, tab.into, tab.folder],
-                                   [page.session, page.focus, tab.log, page.tabs], api_name="plan",
+                                   [page.session, page.focus, tab.log, page.tabs], api_name="plan", show_progress_on=[tab.log],
                                    concurrency_id=GPU_QUEUE, concurrency_limit=1)  # fmt: skip
         ev.then_show(planned)
 
@@ -54,17 +63,27 @@ def wire(ev: Events) -> None:
 
         @user_errors
         def run_replan(s: Session, scene_id: str, f: float, entity_id: str, stage: str, only: str, llm: str,
-                       request: gr.Request) -> Iterator[dict]:  # fmt: skip
+                       request: gr.Request, progress: gr.Progress = gr.Progress()) -> Iterator[dict]:  # fmt: skip
             sb = state.storyboard(s)
             scene = handlers.replan_scene(stage, only)
             settings = services.settings_for(llm)
             log = views.Log()
-            job = ev.job(request, lambda report, cancelled: replan(sb, stage=stage, scene_id=scene, settings=settings, progress=report))
-            for step in job:
-                yield {tab.log: log.add(step.message)}
-            s = state.commit(s, job.result)
+            job = ev.job(request, lambda report, cancelled: replan(sb, stage=stage, scene_id=scene, settings=settings,
+                                                                    progress=stoppable(report, cancelled), is_cancelled=cancelled))  # fmt: skip
+            try:
+                for step in job:
+                    progress(step.fraction, desc=step.message)
+                    yield {tab.log: log.add(step.message)}
+                result = job.result
+            except Cancelled as err:
+                yield {tab.log: log.add(f"{err}; the {stage} is as it was")}
+                return
+            s = state.commit(s, result)
             log.add(f"done: redid the {stage}" + (f" of scene {scene}" if scene else ""))
             yield {page.session: s, page.focus: views.focus(scene_id, f, entity_id), tab.log: log.text}
 
         ev.on(tab.replan_button.click, run_replan, [tab.replan_stage, tab.replan_scene, tab.llm], outputs=[page.session, page.focus, tab.log],
-              concurrency_id=GPU_QUEUE, concurrency_limit=1)  # fmt: skip
+              show_progress_on=[tab.log], concurrency_id=GPU_QUEUE, concurrency_limit=1)  # fmt: skip
+
+    if services.plan is not None or services.replan is not None:
+        tab.cancel.click(ev.cancel, None, tab.log, api_visibility=PRIVATE, queue=False)

@@ -56,11 +56,12 @@ def wire(ev: Events) -> None:
             page.session: s,
             page.focus: views.focus(sid, f, entity_id, fast=True),
             tab.editor: tab.editor_view(shown),
+            tab.quality: views.scene_quality(shown.sb, sid),  # a moved box can mend or break the layout check
             **header.view(shown),
             tab.frame: gr.update(label=views.keyframe_label(shown.sb, sid)),
         }
 
-    ev.on(tab.editor.release, on_release, outputs=[page.session, page.focus, tab.editor, *header.viewed(), tab.frame],
+    ev.on(tab.editor.release, on_release, outputs=[page.session, page.focus, tab.editor, tab.quality, *header.viewed(), tab.frame],
           trigger_mode="multiple", show_progress="hidden", queue=False)  # fmt: skip
 
     @user_errors

@@ -26,6 +26,7 @@ class OutputTab:
     render: gr.Button
     rerender: gr.Button
     cancel: gr.Button
+    target: gr.Markdown
     log: gr.Textbox
     clips: gr.Gallery
     exports: dict[str, gr.Button]  # by suffix
@@ -56,6 +57,7 @@ def build(services: Services) -> OutputTab:
                     render = gr.Button("Render", variant="primary", elem_id="render-button", visible=can_render)
                     rerender = gr.Button("Re-render this scene", elem_id="rerender-button", visible=can_render)
                     cancel = gr.Button("Cancel", variant="stop", elem_id="cancel-button", visible=can_render)
+                target = gr.Markdown(f"Renders run in {services.render_target()}", elem_id="render-target", visible=can_render)
                 log = gr.Textbox(label="Render progress", lines=4, interactive=False, elem_id="render-log")
         clips = gr.Gallery(label="Rendered clips, per scene", columns=4, height="auto", elem_id="render-clips")
         exports: dict[str, gr.Button] = {}
@@ -70,5 +72,5 @@ def build(services: Services) -> OutputTab:
                     exports[suffix] = gr.Button(text, elem_id=f"export-{suffix[1:]}", scale=1)
             absolute_paths = gr.Checkbox(False, label="Absolute media paths (default: relative to the file)", elem_id="export-absolute")
         download = gr.File(label="Download", elem_id="export-file", interactive=False)
-    return OutputTab(video, preview_scope, preview, generator, force, render, rerender, cancel, log, clips, exports,
+    return OutputTab(video, preview_scope, preview, generator, force, render, rerender, cancel, target, log, clips, exports,
                      absolute_paths, download)  # fmt: skip

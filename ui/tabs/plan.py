@@ -22,6 +22,7 @@ class PlanTab:
     into: gr.Radio
     folder: gr.Textbox
     button: gr.Button
+    cancel: gr.Button
     log: gr.Textbox
     replan_stage: gr.Dropdown
     replan_scene: gr.Dropdown
@@ -47,11 +48,13 @@ def build(services: Services) -> PlanTab:
             into = gr.Radio([("Replace this project's storyboard (undo brings it back)", "this"), ("Create a new project folder", "new")],
                             value="this", label="Put the plan in", scale=2)  # fmt: skip
             folder = gr.Textbox(label="New project folder", placeholder="e.g. ~/videos/fox-and-log", scale=2, visible=False)
-        button = gr.Button("Plan the storyboard", variant="primary", elem_id="plan-button")
+        with gr.Row():
+            button = gr.Button("Plan the storyboard", variant="primary", elem_id="plan-button", scale=4)
+            cancel = gr.Button("Cancel", variant="stop", elem_id="plan-cancel", scale=1)
         log = gr.Textbox(label="Planner progress", lines=6, max_lines=12, interactive=False, elem_id="plan-log")
         with gr.Accordion("Redo one stage", open=False, visible=services.replan is not None):
             with gr.Row():
                 replan_stage = gr.Dropdown(STAGES, value="layout", label="Stage")
                 replan_scene = gr.Dropdown([], label="Scene (layout only; empty = all)")
                 replan_button = gr.Button("Redo", elem_id="replan-button")
-    return PlanTab(prompt, scenes, llm, into, folder, button, log, replan_stage, replan_scene, replan_button)
+    return PlanTab(prompt, scenes, llm, into, folder, button, cancel, log, replan_stage, replan_scene, replan_button)

@@ -24,6 +24,7 @@ class StoryboardTab:
     down: gr.Button
     delete: gr.Button
     warnings: gr.Markdown
+    quality: gr.HTML
     title: gr.Textbox
     event: gr.Textbox
     frames: gr.Slider
@@ -45,7 +46,7 @@ class StoryboardTab:
                 self.transition, self.transition_frames]  # fmt: skip
 
     def viewed(self) -> list[Any]:
-        return [self.scene_list, self.warnings, *self.form(), self.editor, self.frame, self.note]
+        return [self.scene_list, self.warnings, self.quality, *self.form(), self.editor, self.frame, self.note]
 
     def view(self, shown: Shown) -> dict[Any, Any]:
         sb, scene = shown.sb, shown.scene
@@ -54,6 +55,7 @@ class StoryboardTab:
         return {
             self.scene_list: gr.update(choices=views.scene_choices(sb), value=scene.id),
             self.warnings: views.scene_warnings(sb, scene.id),
+            self.quality: views.scene_quality(sb, scene.id),
             self.title: scene.title,
             self.event: scene.event,
             self.frames: gr.update(value=scene.num_frames, maximum=max(256, scene.num_frames)),
@@ -96,6 +98,7 @@ def build(services: Services, start: Storyboard | None) -> StoryboardTab:
                     down = gr.Button("Down", size="sm", elem_id="scene-down")
                     delete = gr.Button("Delete", size="sm", variant="stop", elem_id="scene-delete")
                 warnings = gr.Markdown("")
+                quality = gr.HTML("", elem_id="fd-quality")  # the plan-quality checks of this scene (planners.quality)
                 with gr.Group():
                     title = gr.Textbox(label="Title", elem_id="scene-title")
                     event = gr.Textbox(label="What happens (event)", lines=2, elem_id="scene-event")
@@ -115,5 +118,5 @@ def build(services: Services, start: Storyboard | None) -> StoryboardTab:
                 editor = layout_editor()
                 frame = gr.Slider(0, 15, step=1, value=0, label="Frame", elem_id="frame-slider")
                 note = gr.Textbox(label="Description on this frame", elem_id="frame-note", lines=1)
-    return StoryboardTab(scene_list, add, duplicate, up, down, delete, warnings, title, event, frames, background, camera,
+    return StoryboardTab(scene_list, add, duplicate, up, down, delete, warnings, quality, title, event, frames, background, camera,
                          strength, dx, dy, transition, transition_frames, editor, frame, note, services)  # fmt: skip
