@@ -537,20 +537,20 @@ def test_the_scene_shows_its_plan_quality_and_a_moved_box_updates_it(page, proje
     quality = page.locator("#fd-quality")
     assert "Plan quality" in quality.inner_text() and "✗" not in quality.inner_text()  # s1 passes every check
     show_the_chase(page)
-    page.wait_for_function("document.querySelector('#fd-quality').innerText.includes('✗ layout')")  # the kitten jumps at the cut
-    # drag the kitten on s2's first frame to where s1 left it: the continuity check passes
+    page.wait_for_function("document.querySelector('#fd-quality').innerText.includes('✓ layout')")  # s2 picks up where s1 cut
+    # drag the kitten on s2's first frame far from where s1 left it: the kitten now jumps at the cut
     kitten = page.locator('#layout-editor .fd-box[data-entity="kitten"]')
     stage = page.locator("#layout-editor .fd-stage").bounding_box()
-    end = scene(saved(project), "s1")["tracks"][0]["keyframes"][-1]["box"]
-    start = scene(saved(project), "s2")["tracks"][0]["keyframes"][0]["box"]
     b = kitten.bounding_box()
     page.mouse.move(b["x"] + b["width"] / 2, b["y"] + b["height"] / 2)
     page.mouse.down()
-    page.mouse.move(b["x"] + b["width"] / 2 + (end[0] - start[0]) * stage["width"], b["y"] + b["height"] / 2 + (end[1] - start[1]) * stage["height"],
-                    steps=6)  # fmt: skip
+    page.mouse.move(b["x"] + b["width"] / 2 + 0.5 * stage["width"], b["y"] + b["height"] / 2, steps=6)
     page.mouse.up()
-    page.wait_for_function("document.querySelector('#fd-quality').innerText.includes('✓ layout')")
+    page.wait_for_function("document.querySelector('#fd-quality').innerText.includes('✗ layout')")
+    assert "continues the previous action" in quality.inner_text()
     shot(page, "03-quality")
+    page.locator("#undo-button").click()  # the kitten goes back: the check passes again
+    page.wait_for_function("document.querySelector('#fd-quality').innerText.includes('✓ layout')")
 
 
 def test_redo_the_layout_of_one_scene(page, project, app):
