@@ -135,8 +135,10 @@ def render_storyboard(
         _remove_leftovers(out_dir)
         done = 0
         try:
+            # 2. the generator's own preparation (e.g. missing entity references); it may fill in the storyboard
+            sb = gen.prepare_render(project, sb, [s.id for s in scenes], progress=lambda f, m: report_progress(0.0, m), is_cancelled=cancelled)
             for scene in scenes:
-                # 2. key the scene and look for a valid cached clip
+                # 3. key the scene and look for a valid cached clip
                 ctx = RenderContext(project, sb, scene.id, options=dict(options or {}))
                 key = scene_key(ctx, gen)
                 clip = clip_path(project, gen.name, scene.id, key)
@@ -153,7 +155,7 @@ def render_storyboard(
                         note = f"cached clip was damaged ({problem}); rendered again"
                         discard(clip)
 
-                # 3. render into a temporary file, verify it, then commit it under its key
+                # 4. render into a temporary file, verify it, then commit it under its key
                 start = done
 
                 def scene_progress(fraction: float, message: str, _start: int = start, _n: int = scene.num_frames, _id: str = scene.id) -> None:
@@ -181,7 +183,7 @@ def render_storyboard(
             if callable(take):
                 report.warnings.extend(take())
             gen.close()
-        # 4. note which clip holds each scene now (for the editor and for people looking in the folder)
+        # 5. note which clip holds each scene now (for the editor and for people looking in the folder)
         _write_index(out_dir, project, sb, report)
     return report
 
