@@ -90,8 +90,8 @@ def key_problems(unet: Any, path: Path) -> list[str]:
     expected: dict[str, tuple[int, ...]] = {}
     key_id = 1
     for name, proc in unet.attn_processors.items():
-        if name.endswith("attn1.processor") or "motion_modules" in name:
-            continue
+        if name.endswith("attn1.processor") or "motion_modules" in name or name.startswith("encoder_hid_proj."):
+            continue  # self-attention, motion modules and the Plus resampler's own attention take no weights here
         to_k, to_v = getattr(proc, "to_k_ip", None), getattr(proc, "to_v_ip", None)
         if to_k is None or to_v is None:
             problems.append(f"{name} has no IP-Adapter projections")

@@ -40,6 +40,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--generator", default="animatic", help="generator name (default: animatic)")
     p.add_argument("--scene", action="extend", nargs="+", dest="scenes", metavar="ID", help="only these scenes")
     p.add_argument("--force", action="store_true", help="render even when a cached clip is valid")
+    p.add_argument("--no-auto-refs", action="store_true",
+                   help="drafter: do not make missing entity references (setting auto_references); warns per scene instead")
     p.set_defaults(func=cmd_render)
 
     p = sub.add_parser("export", help="export a project: .mp4, .pdf, .otio, .zip or .png (by extension)")
@@ -59,9 +61,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_render(args: argparse.Namespace) -> int:
     from flowdrafter.generators.render import render_storyboard
 
+    from flowdrafter.core.settings import get_settings
+
     project = Project.open(args.dir)
+    settings = get_settings()
+    if args.no_auto_refs:
+        settings = settings.model_copy(update={"auto_references": False})
     progress = _Progress()
-    report = render_storyboard(project, args.generator, scene_ids=args.scenes, force=args.force, progress=progress)
+    report = render_storyboard(
+        project, args.generator, scene_ids=args.scenes, force=args.force, progress=progress, settings=settings
+    )
     progress.done()
     for warning in report.warnings:
         print(f"warning: {warning}", file=sys.stderr)
