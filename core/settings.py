@@ -98,7 +98,7 @@ class Settings(BaseSettings):
         default="auto", description="Image-to-video family of `drafter`; auto = from the pipeline class in i2v_model's model_index.json."
     )
     i2v_frames: int | None = Field(default=None, ge=2, le=241, description="Frames the I2V model makes per clip at most; None = its own maximum.")
-    i2v_max_area: int | None = Field(default=None, ge=256, le=4096 * 4096, description="Pixels per frame the I2V model renders (the storyboard's aspect ratio is kept); None = the model's trained area.")
+    i2v_max_side: int | None = Field(default=None, ge=64, le=4096, description="drafter: generate video at most this many pixels on the longer side (models with a fixed size ignore it); None = the model's native size.")
     i2v_guidance_scale: float | None = Field(default=None, ge=1.0, le=30.0, description="Text guidance of I2V models that take text (Wan, CogVideoX); None = the model card's value.")
     i2v_motion_bucket: int = Field(default=127, ge=1, le=255, description="SVD motion_bucket_id: more = more motion.")
     camera_warp_start: float = Field(default=0.1, ge=0.0, le=1.0, description="drafter: share of the sampling steps done before the camera warp starts (the layout must exist before it can be moved).")

@@ -41,10 +41,14 @@ from .scene_image import make_scene_image
 # -- image-to-video backends -----------------------------------------------------------------------------------
 
 
-def area_size(width: int, height: int, area: int, multiple: int) -> tuple[int, int]:
+def area_size(width: int, height: int, area: int, multiple: int, max_side: int | None = None) -> tuple[int, int]:
     """The storyboard's aspect ratio at about `area` pixels, each side rounded down to a whole `multiple`
-    (the size rule of the Wan model cards: height = round(sqrt(area * h / w)) // m * m, likewise width)."""
+    (the size rule of the Wan model cards: height = round(sqrt(area * h / w)) // m * m, likewise width);
+    with `max_side`, scaled down first so the longer side is at most that."""
     ratio = height / width
+    if max_side:
+        longest = max(math.sqrt(area * ratio), math.sqrt(area / ratio))
+        area = min(area, area * (max_side / longest) ** 2)
     h = max(multiple, int(round(math.sqrt(area * ratio))) // multiple * multiple)
     w = max(multiple, int(round(math.sqrt(area / ratio))) // multiple * multiple)
     return w, h
@@ -149,7 +153,7 @@ class WanBackend(I2VBackend):
         return int(pipe.vae_scale_factor_spatial) * int(pipe.transformer.config.patch_size[1])
 
     def size(self, pipe: Any, width: int, height: int) -> tuple[int, int]:
-        return area_size(width, height, self.settings.i2v_max_area or self.TRAINED_AREA, self._multiple(pipe))
+        return area_size(width, height, self.TRAINED_AREA, self._multiple(pipe), self.settings.i2v_max_side)
 
     def frames(self, pipe: Any, scene_frames: int, fps: int) -> int:
         t = int(pipe.vae_scale_factor_temporal)
@@ -212,8 +216,8 @@ class SVDBackend(I2VBackend):
     def size(self, pipe: Any, width: int, height: int) -> tuple[int, int]:
         scale = int(pipe.vae_scale_factor)
         multiple = max(8, scale * 2 ** (len(pipe.unet.config.block_out_channels) - 1))
-        area = self.settings.i2v_max_area or (int(pipe.unet.config.sample_size) * scale) ** 2
-        return area_size(width, height, area, multiple)
+        area = (int(pipe.unet.config.sample_size) * scale) ** 2
+        return area_size(width, height, area, multiple, self.settings.i2v_max_side)
 
     def frames(self, pipe: Any, scene_frames: int, fps: int) -> int:
         return max(2, min(self.settings.i2v_frames or int(pipe.unet.config.num_frames), scene_frames))
@@ -304,26 +308,33 @@ SUPPORTED = (
 )
 
 
-def model_index(settings: Settings) -> dict[str, Any] | None:
+def model_index(settings: Settings, *, download: bool = True) -> dict[str, Any] | None:
     """`i2v_model`'s model_index.json, read without downloading any weights (a folder's file, or the one small
-    file from the hub or its cache); None when it cannot be had (the load then says why)."""
+    file from the Hugging Face cache, else from the hub when `download`); None when it cannot be had (the
+    load then says why)."""
     model_id = settings.i2v_model
     try:
         if models.is_local(model_id):
             path = Path(model_id).expanduser() / "model_index.json"
         else:
-            from huggingface_hub import hf_hub_download
+            from huggingface_hub import hf_hub_download, try_to_load_from_cache
 
-            path = Path(hf_hub_download(model_id, "model_index.json", revision=settings.i2v_revision))
+            cached = try_to_load_from_cache(model_id, "model_index.json", revision=settings.i2v_revision)
+            if isinstance(cached, str):
+                path = Path(cached)
+            elif download:
+                path = Path(hf_hub_download(model_id, "model_index.json", revision=settings.i2v_revision))
+            else:
+                return None
         data = json.loads(path.read_text(encoding="utf-8"))
     except Exception:  # noqa: BLE001 - missing, offline, unreachable, malformed: all mean "cannot tell here"
         return None
     return data if isinstance(data, dict) else None
 
 
-def i2v_family(settings: Settings) -> str:
+def i2v_family(settings: Settings, *, download: bool = True) -> str:
     """The backend name for `i2v_model`, from its pipeline class; one clear error for a class without one."""
-    index = model_index(settings)
+    index = model_index(settings, download=download)
     chosen = settings.i2v_pipeline
     model_id = settings.i2v_model
     if index is None:
@@ -398,7 +409,7 @@ class DrafterGenerator(Generator):
             "t2i_model", "t2i_revision", "ip_adapter", "ip_adapter_subfolder", "ip_adapter_weight",
             "ip_adapter_fallback_weight", "ip_adapter_revision", "ip_adapter_scale", "ip_adapter_background_scale",
             "image_encoder", "image_encoder_subfolder", "image_encoder_revision", "i2v_pipeline", "i2v_model",
-            "i2v_revision", "i2v_frames", "i2v_max_area", "i2v_guidance_scale", "i2v_motion_bucket",
+            "i2v_revision", "i2v_frames", "i2v_max_side", "i2v_guidance_scale", "i2v_motion_bucket",
             "camera_warp_start", "camera_warp_steps", "steps", "guidance_scale", "dtype",
         )  # fmt: skip
         return {n: getattr(s, n) for n in names}
@@ -415,10 +426,10 @@ class DrafterGenerator(Generator):
         """The scene's JSON and the prompt the video model gets; for a model that takes no text, without the
         keyframe descriptions (only the video model reads them), so editing them reuses the clips."""
         inputs = super().scene_inputs(ctx)
-        try:
-            takes_text = I2V_BACKENDS[self.family()].takes_text
+        try:  # a render has resolved the family already (`prepare_render`); elsewhere: from local files only
+            takes_text = I2V_BACKENDS[self._family or i2v_family(self.settings, download=False)].takes_text
         except FlowDrafterError:
-            return inputs  # the render stops with that error; keep the full key meanwhile
+            return inputs  # cannot tell here (a render would stop with the reason): the whole scene, conservatively
         if takes_text:
             inputs["video_prompt"] = video_prompt(ctx.storyboard, ctx.scene)
         else:

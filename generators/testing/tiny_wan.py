@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-AREA = 64 * 64  # pixels per frame the tiny model renders (the real one: 1280 x 704)
+MAX_SIDE = 64  # pixels on the longer side the tiny model renders (the real one: 1280 x 704)
 
 
 def build(folder: Path) -> dict[str, str]:
@@ -48,7 +48,7 @@ def build(folder: Path) -> dict[str, str]:
         transformer_2=None, image_encoder=None, image_processor=None, boundary_ratio=None, expand_timesteps=True,
     )  # fmt: skip
     pipe.save_pretrained(folder, safe_serialization=True)
-    return {"i2v_model": str(folder), "i2v_max_area": str(AREA)}
+    return {"i2v_model": str(folder), "i2v_max_side": str(MAX_SIDE)}
 
 
 def _normalize_latents(vae) -> None:

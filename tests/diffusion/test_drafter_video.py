@@ -44,7 +44,7 @@ def video_project(tmp_path):
 def wan_settings(tiny_settings):
     """The tiny Wan at 288x192 (18x12 latents), 9 frames (3 latent frames), 6 steps, the warp from step 2 on."""
     return tiny_settings.model_copy(update={
-        "i2v_max_area": 288 * 192, "i2v_frames": 9, "steps": STEPS, "camera_warp_start": 0.2, "camera_warp_steps": 1.0,
+        "i2v_max_side": 288, "i2v_frames": 9, "steps": STEPS, "camera_warp_start": 0.2, "camera_warp_steps": 1.0,
     })  # fmt: skip
 
 
@@ -102,7 +102,7 @@ def test_the_scene_event_reaches_the_video_models_text_encoder_and_changes_clip_
 
 def test_keyframe_descriptions_drive_wan_but_svd_ignores_them_in_clip_and_key(video_project, wan_settings, svd_overrides):
     wan_before, wan_key = _render(video_project, wan_settings), _key(video_project, wan_settings)
-    svd_settings = wan_settings.model_copy(update={**svd_overrides, "i2v_max_area": None})
+    svd_settings = wan_settings.model_copy(update={**svd_overrides, "i2v_max_side": None})
     svd_before, svd_key = _render(video_project, svd_settings), _key(video_project, svd_settings)
     _with(video_project, lambda s: s.update(frames=[{"frame": 0, "description": "the kitten yawns"}]))
     assert _key(video_project, wan_settings) != wan_key
@@ -115,7 +115,7 @@ def test_with_svd_the_render_says_once_that_the_action_text_is_ignored(video_pro
     from flowdrafter.ui.cli import main
 
     monkeypatch.setenv("FLOWDRAFTER_I2V_MODEL", svd_overrides["i2v_model"])
-    monkeypatch.delenv("FLOWDRAFTER_I2V_MAX_AREA", raising=False)
+    monkeypatch.delenv("FLOWDRAFTER_I2V_MAX_SIDE", raising=False)
     doc = video_project.load().model_dump(mode="json")
     doc["scenes"].append({**doc["scenes"][0], "id": "s2"})
     video_project.save(parse_storyboard(doc))
@@ -181,7 +181,7 @@ def _frames_of(latents, frame_dim):
 
 @pytest.mark.parametrize("family", ["wan", "svd"])
 def test_a_pan_moves_the_last_frame_against_the_first_by_the_commanded_amount(video_project, wan_settings, svd_overrides, family):
-    settings = wan_settings if family == "wan" else wan_settings.model_copy(update={**svd_overrides, "i2v_max_area": None})
+    settings = wan_settings if family == "wan" else wan_settings.model_copy(update={**svd_overrides, "i2v_max_side": None})
     trace: list[dict] = []
     _render(_camera(video_project, "pan_right"), settings, trace)
     frame_dim = 2 if family == "wan" else 1
@@ -229,7 +229,7 @@ def _zoom_match(reference: torch.Tensor, frame: torch.Tensor, scale: float) -> f
 def test_the_warp_keeps_every_frames_variance_and_starts_at_the_configured_step(video_project, wan_settings, svd_overrides, family):
     settings = wan_settings.model_copy(update={"camera_warp_start": 0.4, "camera_warp_steps": 0.5})  # steps 3, 4, 5
     if family == "svd":
-        settings = settings.model_copy(update={**svd_overrides, "i2v_max_area": None})
+        settings = settings.model_copy(update={**svd_overrides, "i2v_max_side": None})
     trace: list[dict] = []
     _render(_camera(video_project, "zoom_in"), settings, trace)
     assert [t["step"] for t in trace if t["warped"]] == [3, 4, 5]
