@@ -115,6 +115,33 @@ class I2VBackend:
     ) -> list[Image.Image]:  # fmt: skip
         raise NotImplementedError
 
+    def _call(self, pipe: Any, callback: StepCallback, seed: int, **inputs: Any) -> list[Image.Image]:
+        """Run the pipeline with our step callback, and the scheduler tap the camera warp reads installed."""
+        callback.tap = SchedulerTap(pipe.scheduler) if callback.warps else None
+        with (callback.tap.installed() if callback.tap else contextlib.nullcontext()), torch.inference_mode():
+            out = pipe(
+                num_inference_steps=callback.total_steps,
+                generator=torch.Generator(device="cpu").manual_seed(seed),
+                callback_on_step_end=callback,
+                callback_on_step_end_tensor_inputs=["latents"],
+                **inputs,
+            )
+        return list(out.frames[0])
+
+    def _text_inputs(
+        self, image: Image.Image, prompt: str, negative_prompt: str, width: int, height: int, num_frames: int, guidance: float
+    ) -> dict[str, Any]:  # fmt: skip
+        """The inputs of the pipelines that take the scene image and the action text."""
+        return {
+            "image": image.resize((width, height), Image.Resampling.LANCZOS),
+            "prompt": prompt,
+            "negative_prompt": negative_prompt or None,
+            "height": height,
+            "width": width,
+            "num_frames": num_frames,
+            "guidance_scale": self.settings.i2v_guidance_scale or guidance,
+        }
+
 
 class WanBackend(I2VBackend):
     """Wan image+text-to-video (`WanImageToVideoPipeline`; default `Wan-AI/Wan2.2-TI2V-5B-Diffusers`).
@@ -178,25 +205,10 @@ class WanBackend(I2VBackend):
 
             return prepare_latents
 
-        tap = SchedulerTap(pipe.scheduler) if callback.warps else None
-        callback.tap = tap
         callback.reference = lambda: captured["condition"][:, :, 0]
-        with _wrapped(pipe, "prepare_latents", capture), (tap.installed() if tap else contextlib.nullcontext()), torch.inference_mode():
-            out = pipe(
-                image=image.resize((width, height), Image.Resampling.LANCZOS),
-                prompt=prompt,
-                negative_prompt=negative_prompt or None,
-                height=height,
-                width=width,
-                num_frames=num_frames,
-                num_inference_steps=callback.total_steps,
-                guidance_scale=self.settings.i2v_guidance_scale or self.GUIDANCE,
-                generator=torch.Generator(device="cpu").manual_seed(seed),
-                output_type="pil",
-                callback_on_step_end=callback,
-                callback_on_step_end_tensor_inputs=["latents"],
-            )
-        return list(out.frames[0])
+        inputs = self._text_inputs(image, prompt, negative_prompt, width, height, num_frames, self.GUIDANCE)
+        with _wrapped(pipe, "prepare_latents", capture):
+            return self._call(pipe, callback, seed, output_type="pil", **inputs)
 
 
 class SVDBackend(I2VBackend):
@@ -226,23 +238,11 @@ class SVDBackend(I2VBackend):
         self, pipe: Any, image: Image.Image, *, prompt: str, negative_prompt: str, width: int, height: int,
         num_frames: int, fps: int, seed: int, callback: StepCallback,
     ) -> list[Image.Image]:  # fmt: skip
-        tap = SchedulerTap(pipe.scheduler) if callback.warps else None
-        callback.tap = tap
-        with (tap.installed() if tap else contextlib.nullcontext()), torch.inference_mode():
-            out = pipe(
-                image.resize((width, height), Image.Resampling.LANCZOS),
-                height=height,
-                width=width,
-                num_frames=num_frames,
-                num_inference_steps=callback.total_steps,
-                fps=fps,
-                motion_bucket_id=self.settings.i2v_motion_bucket,
-                decode_chunk_size=min(num_frames, 8),
-                generator=torch.Generator(device="cpu").manual_seed(seed),
-                callback_on_step_end=callback,
-                callback_on_step_end_tensor_inputs=["latents"],
-            )
-        return list(out.frames[0])
+        return self._call(
+            pipe, callback, seed, image=image.resize((width, height), Image.Resampling.LANCZOS), height=height,
+            width=width, num_frames=num_frames, fps=fps, motion_bucket_id=self.settings.i2v_motion_bucket,
+            decode_chunk_size=min(num_frames, 8),
+        )  # fmt: skip
 
 
 class CogVideoXBackend(I2VBackend):
@@ -277,23 +277,8 @@ class CogVideoXBackend(I2VBackend):
         self, pipe: Any, image: Image.Image, *, prompt: str, negative_prompt: str, width: int, height: int,
         num_frames: int, fps: int, seed: int, callback: StepCallback,
     ) -> list[Image.Image]:  # fmt: skip
-        tap = SchedulerTap(pipe.scheduler) if callback.warps else None
-        callback.tap = tap
-        with (tap.installed() if tap else contextlib.nullcontext()), torch.inference_mode():
-            out = pipe(
-                image=image.resize((width, height), Image.Resampling.LANCZOS),
-                prompt=prompt,
-                negative_prompt=negative_prompt or None,
-                height=height,
-                width=width,
-                num_frames=num_frames,
-                num_inference_steps=callback.total_steps,
-                guidance_scale=self.settings.i2v_guidance_scale or self.GUIDANCE,
-                generator=torch.Generator(device="cpu").manual_seed(seed),
-                callback_on_step_end=callback,
-                callback_on_step_end_tensor_inputs=["latents"],
-            )
-        return list(out.frames[0])
+        inputs = self._text_inputs(image, prompt, negative_prompt, width, height, num_frames, self.GUIDANCE)
+        return self._call(pipe, callback, seed, **inputs)
 
 
 I2V_BACKENDS: dict[str, type[I2VBackend]] = {"wan": WanBackend, "svd": SVDBackend, "cogvideox": CogVideoXBackend}

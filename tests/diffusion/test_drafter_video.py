@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from builders.sinks import ListSink
 import torch
 
 from flowdrafter.core.storyboard import parse_storyboard
@@ -16,14 +17,6 @@ from flowdrafter.generators.diffusion.selftest import make_project
 
 WIDTH, HEIGHT = 96, 64
 STEPS = 6
-
-
-class ListSink:
-    def __init__(self) -> None:
-        self.frames: list[np.ndarray] = []
-
-    def write(self, frame: np.ndarray) -> None:
-        self.frames.append(np.array(frame, copy=True))
 
 
 @pytest.fixture
