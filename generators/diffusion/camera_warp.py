@@ -235,7 +235,7 @@ class SchedulerTap:
         UniPC's corrector would rebuild the next sample from it, undoing the warp. The next step starts over
         at first order from the warped latents."""
         sched = self.scheduler
-        order = getattr(sched.config, "solver_order", None) or sched.config.get("solver_order")
+        order = sched.config.get("solver_order")
         if order and hasattr(sched, "model_outputs"):
             sched.model_outputs = [None] * order
             if hasattr(sched, "timestep_list"):
