@@ -12,13 +12,18 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 ARGS ?=
 
-.PHONY: run test install browser bench selftest clean
+.PHONY: run test test-realshape install browser bench selftest clean
 
 run: $(STAMP)
 	$(VENV)/bin/flowdrafter ui $(ARGS)
 
 test: $(STAMP) browser
 	$(PY) -m pytest -q $(ARGS)
+
+# The default models at their real shapes with random weights (builds a ~22 GB hub cache once in the data
+# folder; 20-35 minutes and ~11 GB of RAM on 2 cores). See docs/models.md.
+test-realshape: $(STAMP)
+	OMP_NUM_THREADS=2 $(PY) -m pytest -q -m realshape --timeout=3600 tests/realshape $(ARGS)
 
 install: $(STAMP)
 

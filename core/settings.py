@@ -70,13 +70,14 @@ class Settings(BaseSettings):
         description="Image-to-video model of `drafter`: a hub id or folder of a Wan image+text-to-video, SVD or CogVideoX image-to-video pipeline.",
     )
     i2v_revision: str | None = None
-    motion_adapter: str = Field(default="guoyww/animatediff-motion-adapter-v1-5-3")
+    motion_adapter: str = Field(default="guoyww/animatediff-motion-adapter-v1-5-2")  # the adapter the camera LoRAs were trained on
     motion_adapter_revision: str | None = None
     motion_lora_repo_prefix: str = Field(default="guoyww/animatediff-motion-lora-")
     motion_context_frames: int = Field(default=16, ge=4, le=64, description="Frames the motion module sees at once; longer scenes slide FreeNoise windows.")
     noise_shift_strength: float = Field(default=0.5, ge=0.0, le=1.0, description="layout-video: share of each frame's initial noise that follows the background motion.")
     layout_video_ip_scale: float = Field(default=0.6, ge=0.0, le=2.0, description="layout-video: weight of each entity's reference image (IP-Adapter) inside its box.")
     layout_video_max_side: int | None = Field(default=None, ge=16, le=2048, description="layout-video: render at most this many pixels on the longer side, then resize to the storyboard size; None = storyboard size.")
+    layout_video_frame_chunk: int = Field(default=8, ge=0, le=1024, description="layout-video: batch rows (frames of each guidance half) the spatial layers process at once, so memory stays bounded on long scenes; 0 = all at once.")
     ip_adapter: str = Field(default="h94/IP-Adapter")
     ip_adapter_weight: str = Field(
         default="ip-adapter-plus_sd15.safetensors", description="IP-Adapter weight file; Plus (16 patch tokens per image) by default."

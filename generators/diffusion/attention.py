@@ -18,13 +18,19 @@ One `RegionAttnProcessor` replaces each cross-attention processor of a UNet; all
 
 With no masks set, the processor computes plain attention (plus unmasked IP-Adapter), so it can stay
 installed. Setting `record` to a dict stores each layer's text-attention probabilities (mean over heads),
-which the tests use and an editor could show as attention maps.
+which the tests use and an editor could show as attention maps; only this recording mode ever builds an
+attention map, everything else goes through `scaled_dot_product_attention`.
+
+When a video UNet runs its spatial layers on chunks of rows (`frame_chunks`), `window` says which rows of
+the full batch the current call holds: masks and token bindings are laid out over all rows, and each chunk
+reads its slice (and a recording is assembled back to all rows).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,7 +49,26 @@ class RegionState:
     token_regions: torch.Tensor | None = None
     ip_regions: list[list[int]] | None = None
     record: dict[str, torch.Tensor] | None = None
+    window: tuple[int, int, int] | None = None  # (start, stop, total rows) while a chunk of rows runs
     _pooled: dict[tuple[int, int, int, str, str], torch.Tensor] = field(default_factory=dict, repr=False)
+
+    @contextmanager
+    def rows(self, start: int, stop: int, total: int) -> Iterator[None]:
+        """Calls inside see rows [start, stop) of a batch of `total` rows."""
+        self.window = (start, stop, total)
+        try:
+            yield
+        finally:
+            self.window = None
+
+    def span(self, batch: int) -> tuple[int, int, int]:
+        """(start, stop, total) of the rows a call with `batch` rows holds."""
+        if self.window is None:
+            return 0, batch, batch
+        start, stop, total = self.window
+        if stop - start != batch:
+            raise ValueError(f"a chunk of rows {start}-{stop} reached a layer with a batch of {batch}")
+        return self.window
 
     def set(
         self,
@@ -67,20 +92,42 @@ class RegionState:
         self.set(None)
 
     def layer_masks(self, num_queries: int, batch: int, like: torch.Tensor) -> torch.Tensor:
-        """Masks at a layer's resolution: `[batch, regions, num_queries]`, tiled over the batch."""
+        """Masks at a layer's resolution: `[batch, regions, num_queries]`, tiled over the full batch and cut
+        to the rows of the current window."""
         assert self.masks is not None
-        key = (num_queries, batch, like.shape[-1], str(like.dtype), str(like.device))
-        hit = self._pooled.get(key)
-        if hit is not None:
-            return hit
-        rows, regions, height, width = self.masks.shape
-        h, w = layer_size(height, width, num_queries)
-        pooled = F.adaptive_avg_pool2d(self.masks.float(), (h, w)).reshape(rows, regions, h * w)
-        if batch % rows:
-            raise ValueError(f"masks have {rows} rows, which does not divide the attention batch of {batch}")
-        pooled = pooled.repeat(batch // rows, 1, 1).to(device=like.device, dtype=like.dtype)
-        self._pooled[key] = pooled
-        return pooled
+        start, stop, total = self.span(batch)
+        key = (num_queries, total, like.shape[-1], str(like.dtype), str(like.device))
+        pooled = self._pooled.get(key)
+        if pooled is None:
+            rows, regions, height, width = self.masks.shape
+            h, w = layer_size(height, width, num_queries)
+            pooled = F.adaptive_avg_pool2d(self.masks.float(), (h, w)).reshape(rows, regions, h * w)
+            if total % rows:
+                raise ValueError(f"masks have {rows} rows, which does not divide the attention batch of {total}")
+            pooled = pooled.repeat(total // rows, 1, 1).to(device=like.device, dtype=like.dtype)
+            self._pooled[key] = pooled
+        return pooled[start:stop]
+
+    def token_rows(self, batch: int, device: torch.device) -> torch.Tensor:
+        """`[batch, tokens]` token regions for the rows of the current window."""
+        assert self.token_regions is not None
+        start, stop, total = self.span(batch)
+        rows = self.token_regions.shape[0]
+        if total % rows:
+            raise ValueError(f"token_regions have {rows} rows, which does not divide the attention batch of {total}")
+        return self.token_regions.to(device).long().repeat(total // rows, 1)[start:stop]
+
+    def keep_record(self, name: str, probs: torch.Tensor) -> None:
+        """Store a layer's probabilities `[batch, queries, tokens]` at their rows of the full batch."""
+        assert self.record is not None
+        start, stop, total = self.span(probs.shape[0])
+        if (start, stop) == (0, total):
+            self.record[name] = probs
+            return
+        full = self.record.get(name)
+        if full is None or full.shape[0] != total or full.shape[1:] != probs.shape[1:]:
+            full = self.record[name] = torch.zeros((total, *probs.shape[1:]), dtype=probs.dtype)
+        full[start:stop] = probs
 
 
 def layer_size(height: int, width: int, num_queries: int) -> tuple[int, int]:
@@ -169,7 +216,7 @@ class RegionAttnProcessor(nn.Module):
             if bias is not None:
                 scores = scores + bias
             probs = scores.softmax(dim=-1)
-            state.record[self.name] = probs.mean(dim=1).detach().float().cpu()
+            state.keep_record(self.name, probs.mean(dim=1).detach().float().cpu())
             out = probs @ value
         else:
             out = F.scaled_dot_product_attention(query, key, value, attn_mask=bias, dropout_p=0.0, is_causal=False)
@@ -194,8 +241,7 @@ class RegionAttnProcessor(nn.Module):
         if regions.shape[1] != num_tokens:
             raise ValueError(f"token_regions has {regions.shape[1]} tokens, the prompt has {num_tokens}")
         masks = state.layer_masks(num_queries, batch, like)  # [batch, regions, queries]
-        rows = regions.shape[0]
-        idx = (regions.to(like.device).long() + 1).repeat(batch // rows, 1)  # 0 = free token
+        idx = state.token_rows(batch, like.device) + 1  # 0 = free token
         free = torch.ones_like(masks[:, :1])
         per_token = torch.cat([free, masks], dim=1).gather(1, idx[:, :, None].expand(-1, -1, num_queries))
         return per_token.clamp_min(_EPS).log().transpose(1, 2)[:, None]  # [batch, 1, queries, tokens]

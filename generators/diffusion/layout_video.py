@@ -10,7 +10,8 @@ Every frame follows the storyboard:
 - background motion: the initial noise of each frame is the base noise phase-shifted along the planned
   motion (`noise_shift`);
 - camera motion: the AnimateDiff motion LoRA of the scene's camera move at its strength (`motion_lora`);
-- scenes longer than the motion module's context slide FreeNoise windows over the frames.
+- scenes longer than the motion module's context slide FreeNoise windows over the frames, and the spatial
+  layers run on chunks of `layout_video_frame_chunk` rows (`frame_chunks`), so memory stays bounded.
 
 The denoising loop is AnimateDiffPipeline's own, written out here (the same components, scheduler and
 order of operations) because the pipeline cannot take one prompt embedding per frame without FreeNoise's
@@ -34,7 +35,7 @@ from flowdrafter.core.settings import Settings
 from flowdrafter.core.storyboard import EntityKind, Scene, Storyboard
 
 from ..base import FrameSink, Generator, RenderContext, register
-from . import attention, ip_adapter, models
+from . import attention, frame_chunks, ip_adapter, models
 from .cutout import NEUTRAL_BACKDROP, composite
 from .motion_lora import apply_camera_motion
 from .noise_shift import shifted_noise
@@ -94,6 +95,7 @@ def _build_pipeline(settings: Settings) -> LayoutVideoPipeline:
     pipe.enable_free_noise(context_length=settings.motion_context_frames, context_stride=_stride(settings))
     models.place(pipe, settings)
     state = attention.install(pipe.unet, attention.RegionState())
+    frame_chunks.install(pipe.unet, state, settings.layout_video_frame_chunk)
     return LayoutVideoPipeline(pipe=pipe, state=state)
 
 
@@ -202,6 +204,7 @@ class LayoutVideoGenerator(Generator):
         # 2. camera motion LoRA and the motion module's context window
         apply_camera_motion(pipe, scene.camera, s)
         pipe.enable_free_noise(context_length=min(s.motion_context_frames, num_frames), context_stride=_stride(s))
+        frame_chunks.install(pipe.unet, self.pipeline().state, s.layout_video_frame_chunk)
 
         # 3. encode prompts: one per keyframe description, blended per frame
         plan = plan_travel(sb, scene, pipe.tokenizer)

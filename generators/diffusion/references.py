@@ -33,7 +33,11 @@ def load_t2i(settings: Settings) -> Any:
     key = models.settings_key(settings, "t2i_model", "t2i_revision")
 
     def build() -> Any:
-        pipe = models.from_pretrained(AutoPipelineForText2Image, models.T2I, settings)
+        # no safety checker, as for the scene image: SD-1.5's repo ships one (304M params) that blacks out
+        # whatever it flags; references are the user's own drafts, made and reviewed locally
+        pipe = models.from_pretrained(
+            AutoPipelineForText2Image, models.T2I, settings, safety_checker=None, requires_safety_checker=False
+        )
         return models.place(pipe, settings)
 
     return models.shared("t2i", key, build)

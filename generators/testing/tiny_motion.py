@@ -10,13 +10,14 @@ from pathlib import Path
 
 import torch
 
-from flowdrafter.generators.diffusion.motion_lora import LORA_SUFFIXES
+from flowdrafter.generators.diffusion.motion_lora import LORA_SUFFIXES, WEIGHT_NAME
 
 TINY_CONTEXT = 16  # frames the tiny motion module attends over (its positional table is twice that)
 
 
-def build_tiny_motion_adapter(out_dir: Path, t2i_dir: Path, *, seed: int = 0) -> Path:
-    """A MotionAdapter matching the UNet saved in `t2i_dir/unet` (same block widths and layers)."""
+def build_tiny_motion_adapter(out_dir: Path, t2i_dir: Path, *, seed: int = 0, mid_block: bool = True) -> Path:
+    """A MotionAdapter matching the UNet saved in `t2i_dir/unet` (same block widths and layers); with a
+    mid-block motion module like v1-5-2, or without one like v1-5-3."""
     from diffusers import MotionAdapter
 
     unet_cfg = json.loads((Path(t2i_dir) / "unet" / "config.json").read_text())
@@ -30,7 +31,7 @@ def build_tiny_motion_adapter(out_dir: Path, t2i_dir: Path, *, seed: int = 0) ->
         motion_norm_num_groups=groups,
         motion_num_attention_heads=heads,
         motion_max_seq_length=2 * TINY_CONTEXT,
-        use_motion_mid_block=True,
+        use_motion_mid_block=mid_block,
     )
     out_dir = Path(out_dir)
     adapter.save_pretrained(out_dir, safe_serialization=True)
@@ -57,7 +58,8 @@ def build_tiny_motion_lora(out_dir: Path, unet, *, seed: int = 0, rank: int = 2)
         layers = get_peft_model_state_dict(unet, adapter_name=name)
         # B scaled up so that one LoRA visibly moves a tiny model's output
         layers = {k: v * 10.0 if ".lora_B." in k else v for k, v in layers.items()}
-        AnimateDiffPipeline.save_lora_weights(out_dir, unet_lora_layers=layers, safe_serialization=True)
+        # under the file name of the real repos (motion_lora.WEIGHT_NAME)
+        AnimateDiffPipeline.save_lora_weights(out_dir, unet_lora_layers=layers, safe_serialization=True, weight_name=WEIGHT_NAME)
     finally:
         unet.delete_adapters(name)
     return Path(out_dir)

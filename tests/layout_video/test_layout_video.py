@@ -107,8 +107,8 @@ def test_without_boxes_attention_is_plain_and_spreads_over_the_frame(gen, lv_pro
     attn = first_cross_attention(gen.pipeline().pipe.unet)
     seen = {}
 
-    def grab(module, args, kwargs):
-        seen.setdefault("x", args[0])
+    def grab(module, args, kwargs):  # the layer runs on chunks of rows: collect them all
+        seen.setdefault("x", []).append(args[0])
 
     hook = attn.register_forward_pre_hook(grab, with_kwargs=True)
     try:
@@ -117,7 +117,7 @@ def test_without_boxes_attention_is_plain_and_spreads_over_the_frame(gen, lv_pro
         hook.remove()
     name = next(iter(free))
     # plain softmax(q k^T / sqrt(d)) from the layer's own weights: nothing changed without boxes
-    q, k = attn.to_q(seen["x"]), attn.to_k(inputs.embeds)
+    q, k = attn.to_q(torch.cat(seen["x"])), attn.to_k(inputs.embeds)
     heads = attn.heads
     q = q.unflatten(-1, (heads, -1)).transpose(1, 2)
     k = k.unflatten(-1, (heads, -1)).transpose(1, 2)
@@ -209,7 +209,7 @@ def test_the_scene_camera_loads_its_motion_lora_at_its_strength(gen, recorded, t
     assert pipe.get_active_adapters() == ["camera-zoom-in"]
     layer = lora_layer(pipe.unet)
     assert layer.scaling["camera-zoom-in"] == pytest.approx(0.6)
-    saved = load_file(f"{tiny_overrides['motion_lora_repo_prefix']}zoom-in/pytorch_lora_weights.safetensors")
+    saved = load_file(f"{tiny_overrides['motion_lora_repo_prefix']}zoom-in/diffusion_pytorch_model.safetensors")
     a_keys = [k for k in saved if "lora_A" in k]
     loaded = {n: p for n, p in pipe.unet.named_parameters() if "camera-zoom-in" in n and "lora_A" in n}
     assert len(loaded) == len(a_keys)
@@ -313,3 +313,22 @@ def test_the_initial_noise_follows_the_scene_background_motion(gen, lv_project):
         assert wrapped == pytest.approx(0.0, abs=0.1) and dy == pytest.approx(0.0, abs=0.1)
     per_frame = noise.transpose(0, 1).flatten(1)
     assert per_frame.var(dim=1).sub(1).abs().max() < 0.25  # unit variance (few samples per tiny frame)
+
+
+def test_a_camera_lora_with_layers_the_motion_adapter_lacks_is_refused_not_silently_cut(tiny_overrides, tmp_path):
+    """The camera LoRAs have mid-block weights (trained on v1-5-2); an adapter without a mid-block motion
+    module (v1-5-3's layout) would drop them with only a library warning. Here it is one clear error."""
+    from flowdrafter.generators.diffusion.motion_lora import loaded_motion_loras
+    from flowdrafter.generators.testing.tiny_motion import build_tiny_motion_adapter
+
+    adapter = build_tiny_motion_adapter(tmp_path / "adapter-no-mid", tiny_overrides["t2i_model"], mid_block=False)
+    settings = lv_settings(tiny_overrides, motion_adapter=str(adapter))
+    pipe = LayoutVideoGenerator(settings).pipeline().pipe
+    try:
+        with pytest.raises(ModelUnavailableError, match=r"does not fit the motion adapter .* \(e\.g\. mid_block"):
+            apply_camera_motion(pipe, Camera(motion="zoom_in", strength=0.5), settings)
+        assert loaded_motion_loras(pipe) == []
+    finally:
+        from flowdrafter.generators.diffusion import models
+
+        models.free("layout-video")

@@ -24,7 +24,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("selftest", help="build tiny models and run every generator on the CPU, offline")
     p.add_argument("--models-dir", type=Path, help="where to build/cache the tiny models (default: data_dir)")
-    p.add_argument("--generator", action="append", dest="generators", metavar="NAME", help="only this generator")
+    p.add_argument("--generator", action="append", dest="generators", metavar="NAME",
+                   help="only this generator (with --real-shapes: only this job, e.g. layout-video-48)")
+    p.add_argument("--real-shapes", action="store_true",
+                   help="the default models at their real shapes with random weights (a hub cache built once in data_dir; "
+                        "minutes and ~10 GB of RAM per job)")
+    p.add_argument("--report", type=Path, metavar="FILE", help="with --real-shapes: also write the results as JSON")
     p.set_defaults(func=cmd_selftest)
 
 
@@ -69,6 +74,8 @@ def cmd_refs(args: argparse.Namespace) -> int:
 
 
 def cmd_selftest(args: argparse.Namespace) -> int:
+    if args.real_shapes:
+        return _real_shapes(args)
     from flowdrafter.generators.diffusion.selftest import run
 
     def report(result) -> None:
@@ -77,4 +84,28 @@ def cmd_selftest(args: argparse.Namespace) -> int:
     results = run(args.models_dir, generators=args.generators, report=report)
     failed = [r for r in results if not r.ok]
     print(f"{len(results) - len(failed)} of {len(results)} generators passed", file=sys.stderr)
+    return 2 if failed or not results else 0
+
+
+def _real_shapes(args: argparse.Namespace) -> int:
+    import json
+
+    from flowdrafter.generators.testing.realshape_run import GENERATOR_JOBS, JOBS, run_all
+
+    unknown = [g for g in args.generators or [] if g not in JOBS]
+    if unknown:
+        raise FlowDrafterError(f"no real-shape job '{unknown[0]}'; jobs: {', '.join(GENERATOR_JOBS)}")
+    root = Path(args.models_dir) if args.models_dir else get_settings().data_dir / "realshape-hub"
+
+    def report(result) -> None:
+        print(result.line(), flush=True)
+
+    def log(message: str) -> None:
+        print(f"cache: {message}", file=sys.stderr, flush=True)
+
+    results = run_all(root, args.generators, report=report, log=log)
+    if args.report:
+        args.report.write_text(json.dumps([r.__dict__ for r in results], indent=2, default=str), encoding="utf-8")
+    failed = [r for r in results if not r.ok]
+    print(f"{len(results) - len(failed)} of {len(results)} real-shape jobs passed", file=sys.stderr)
     return 2 if failed or not results else 0

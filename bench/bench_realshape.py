@@ -1,0 +1,68 @@
+"""Real shapes: seconds per denoising step and peak memory per generator, at the default models' real shapes.
+
+    .venv/bin/python bench/bench_realshape.py --device cuda [--steps 4]   # fp16, full default sizes
+    .venv/bin/python bench/bench_realshape.py --device cpu                # float32, the CPU caps of the selftest
+
+Each generator runs in its own process through `flowdrafter selftest --real-shapes`'s jobs (the same hub-shaped
+cache of random weights; speed and memory do not depend on the weights' values). On CUDA every size cap is
+lifted: SVD-XT at its native 768 px side, CogVideoX at 720x480 with its own frame count, layout-video at
+the storyboard's 512x320; peak VRAM is `torch.cuda.max_memory_allocated`. On the CPU peak memory is the
+process's peak RSS. Ratios are against the run of this same session that everything else builds on: s/step
+against the scene image (one SD-1.5 step at 512x320), memory of the 48-frame layout-video scene against the
+16-frame one (target <= 1.5x).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from flowdrafter.generators.testing import realshape_run  # noqa: E402
+
+GPU = {"device": "cuda", "dtype": "float16", "i2v_max_side": None, "i2v_frames": None, "layout_video_max_side": None}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--device", choices=["cuda", "cpu"], default="cpu")
+    ap.add_argument("--steps", type=int, default=None, help="denoising steps (default: 4 on cuda, 1 on cpu)")
+    ap.add_argument("--job", action="append", dest="jobs", choices=realshape_run.GENERATOR_JOBS)
+    args = ap.parse_args()
+    if args.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            sys.exit("bench_realshape: --device cuda, but no CUDA device is available")
+    extra = dict(GPU) if args.device == "cuda" else {}
+    extra["steps"] = args.steps or (4 if args.device == "cuda" else 1)
+    jobs = args.jobs or realshape_run.GENERATOR_JOBS
+    jobs = ["scene-image", *[j for j in jobs if j != "scene-image"]]  # the baseline runs first
+    root = realshape_run.prepare(log=lambda m: print(f"cache: {m}", file=sys.stderr))
+    memory = "peak VRAM" if args.device == "cuda" else "peak RSS"
+    print(f"real shapes on {args.device}, {extra['steps']} steps; {memory} per generator process")
+    print(f"{'generator':<20}{'model size':>12}{'frames':>8}{'s/step':>10}{'x scene img':>13}{memory + ' GiB':>16}")
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="bench-realshape-") as tmp:
+        for job in jobs:
+            r = realshape_run.run_job(job, root, Path(tmp), extra)
+            results[job] = r
+            if not r.ok:
+                print(f"{job:<20} FAIL {r.error}")
+                continue
+            peak = (r.peak_vram if args.device == "cuda" else r.peak_rss) / 2**30
+            base = results["scene-image"].s_per_step or 1.0
+            print(f"{job:<20}{r.model_size:>12}{r.frames:>8}{r.s_per_step:>10.2f}{r.s_per_step / base:>13.2f}{peak:>16.2f}")
+    short, long = results.get("layout-video"), results.get("layout-video-48")
+    if short and long and short.ok and long.ok:
+        key = "peak_vram" if args.device == "cuda" else "peak_rss"
+        ratio = getattr(long, key) / getattr(short, key)
+        print(f"layout-video 48 vs 16 frames, {memory}: {ratio:.2f}x (target <= 1.5x: {'met' if ratio <= 1.5 else 'NOT met'})")
+
+
+if __name__ == "__main__":
+    main()
