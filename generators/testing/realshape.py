@@ -471,6 +471,10 @@ def wan22_ti2v_5b(snap: Snapshot) -> None:
         eos_token_id=1, decoder_start_token_id=0, tie_word_embeddings=False, scalable_attention=True,
     )  # fmt: skip
     snap.model("text_encoder", _transformers("UMT5EncoderModel", umt5), "model.safetensors", BF16)
+    # save_pretrained writes a tied weight once: the encoder's token embedding is `shared.weight` (1.05B
+    # parameters, 4.2 GB in float32; a second copy would double it)
+    path = "text_encoder/model.safetensors"
+    snap.weights[path] = [s for s in snap.weights[path] if s.name != "encoder.embed_tokens.weight"]
     # transformer/config.json: 3072 wide (24 heads x 128), FFN 14336, 30 layers, 48 latent channels in and out,
     # (1, 2, 2) patches, 4096-wide text; no image embedding (TI2V conditions on the first latent frame instead)
     layers = 2
