@@ -391,7 +391,6 @@ class DrafterGenerator(Generator):
     def __init__(self, settings: Settings | None = None):
         super().__init__(settings)
         self._family: str | None = None
-        self._missing: dict[str, list[str]] = {}
         self._warnings: list[str] = []
         self.trace: list[dict[str, Any]] | None = None  # set to a list to record each video step (tests)
 
@@ -446,7 +445,6 @@ class DrafterGenerator(Generator):
             return fill_missing_references(
                 project, storyboard, scene_ids, settings=self.settings, progress=progress, is_cancelled=is_cancelled
             )
-        self._missing = entities_without_reference(storyboard, scene_ids)
         return storyboard
 
     def take_warnings(self) -> list[str]:
@@ -461,8 +459,8 @@ class DrafterGenerator(Generator):
         ctx.check_cancelled()
         share = self.SCENE_SHARE
         backend = self.backend()
-        missing = self._missing.get(scene.id) or []
-        if missing:
+        missing = [] if settings.auto_references else entities_without_reference(storyboard, [scene.id])[scene.id]
+        if missing:  # checked here, not in `prepare_render`, so that a scene rendered on a Ray worker says it too
             self._warnings.append(
                 f"scene {scene.id} renders without a reference image for {', '.join(missing)} (auto_references is off): "
                 "their look is not kept from scene to scene"
