@@ -254,6 +254,17 @@ def _render(project, generator: str, settings) -> dict[str, Any]:
     return {"frames": info.frames, "width": info.width, "height": info.height}
 
 
+def job_drafter(project, settings) -> dict[str, Any]:
+    """The default drafter render as a person starts it: the ball has no reference yet, so the render makes
+    one (SD-1.5 text-to-image at 512x512, then the cut-out) before the scene image and the video."""
+    from flowdrafter.core.edits import set_reference
+
+    project.save(set_reference(project.load(), "ball", None))
+    facts = _render(project, "drafter", settings)
+    made = sorted((Path(settings.data_dir).expanduser() / "references").glob("*.png"))
+    return {**facts, "references_made": len(made)}
+
+
 def job_refs(project, settings) -> dict[str, Any]:
     from flowdrafter.core.images import load_asset_image
     from flowdrafter.generators.diffusion.references import make_reference_candidates
@@ -393,7 +404,7 @@ JOBS: dict[str, tuple[Callable[..., dict[str, Any]], int, dict[str, Any]]] = {
     # name: (function or generator name, scene frames, settings on top of CPU_SETTINGS)
     "refs": (job_refs, FRAMES, {}),
     "scene-image": (job_scene_image, FRAMES, {}),
-    "drafter": (lambda p, s: _render(p, "drafter", s), FRAMES, {}),  # Wan2.2-TI2V-5B, the default
+    "drafter": (job_drafter, FRAMES, {}),  # Wan2.2-TI2V-5B, the default, making the ball's reference first
     "drafter-svd": (lambda p, s: _render(p, "drafter", s), FRAMES, {"i2v_model": "stabilityai/stable-video-diffusion-img2vid-xt"}),
     "drafter-cogvideox": (lambda p, s: _render(p, "drafter", s), FRAMES, {"i2v_pipeline": "cogvideox", "i2v_model": "THUDM/CogVideoX-5b-I2V"}),
     "layout-video": (lambda p, s: _render(p, "layout-video", s), FRAMES, {}),

@@ -80,6 +80,11 @@ def test_models_run_at_their_real_non_square_sizes(selftest):
     assert sizes["layout-video"] == sizes["layout-video-48"] == "256x160"  # capped for the CPU
 
 
+def test_the_default_drafter_render_makes_the_missing_reference_before_the_video(selftest):
+    _, results = selftest
+    assert results["drafter"]["facts"]["references_made"] == 1  # the ball's (SD-1.5, 512x512, then cut out)
+
+
 def test_a_48_frame_scene_peaks_at_most_1_5x_the_memory_of_16_frames(selftest):
     _, results = selftest
     short, long = results["layout-video"]["peak_rss"], results["layout-video-48"]["peak_rss"]
