@@ -30,8 +30,8 @@ WIDTH, HEIGHT, FRAMES, LONG_FRAMES = 512, 320, 16, 48
 # what the CPU run changes from the defaults (model ids stay the defaults): see docs/models.md for why
 CPU_SETTINGS: dict[str, Any] = {
     "device": "cpu", "dtype": "float32", "offload": "none", "steps": 1, "keep_models": False,
-    "i2v_max_side": 256,  # SVD-XT at 256x128 instead of 768x512: 1/12 of the pixels
-    "i2v_frames": 5,  # CogVideoX (fixed 720x480): 5 frames = 2 latent frames, the fewest it makes
+    "i2v_max_side": 256,  # Wan at 256x160 instead of 1184x736, SVD-XT at 256x128 instead of 960x576
+    "i2v_frames": 5,  # Wan and CogVideoX (fixed 720x480): 5 frames = 2 latent frames (CogVideoX: the fewest it makes)
     "layout_video_max_side": 256,  # AnimateDiff at 256x160 (latents 32x20, attention at 32x20 .. 4x3)
 }  # fmt: skip
 
