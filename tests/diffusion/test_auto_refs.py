@@ -83,3 +83,17 @@ def test_no_auto_refs_renders_with_one_warning_line_per_scene(bare_project, tiny
     assert "scene s1 renders without a reference image for ball, garden (auto_references is off)" in warnings[0]
     assert "scene s2 renders without a reference image for garden" in warnings[1]
     assert not any("references: " in line for line in err)
+
+
+def test_a_scene_rendered_on_its_own_as_a_ray_worker_does_still_warns_about_its_missing_references(bare_project, settings):
+    from builders.sinks import ListSink
+
+    from flowdrafter.generators.base import RenderContext, get_generator
+
+    gen = get_generator("drafter", settings.model_copy(update={"auto_references": False}))
+    try:  # a worker renders one scene with a fresh generator: no `prepare_render` before it
+        gen.render_scene(RenderContext(bare_project, bare_project.load(), "s2"), ListSink())
+        warnings = gen.take_warnings()
+    finally:
+        gen.close()
+    assert len(warnings) == 1 and warnings[0].startswith("scene s2 renders without a reference image for garden")
