@@ -140,7 +140,12 @@ def render_storyboard(
         results: dict[str, SceneRender] = {}
         todo: list[tuple[RenderContext, SceneJob, str | None]] = []
         try:
-            # 2. the generator's own preparation (e.g. missing entity references); it may fill in the storyboard
+            # 2. the generator's own preparation (e.g. missing entity references); it may fill in the storyboard.
+            #    On a cluster that cannot run the generator at all, say so first.
+            if gen.settings.ray_address:
+                from .cluster import check_cluster_fits
+
+                check_cluster_fits(gen, gen.settings)
             sb = gen.prepare_render(project, sb, [s.id for s in scenes], progress=lambda f, m: report_progress(0.0, m), is_cancelled=cancelled)
             # 3. key every scene and take the valid cached clips
             for scene in scenes:
