@@ -20,8 +20,8 @@ run: $(STAMP)
 test: $(STAMP) browser
 	$(PY) -m pytest -q $(ARGS)
 
-# The default models at their real shapes with random weights (builds a ~22 GB hub cache once in the data
-# folder; 20-35 minutes and ~11 GB of RAM on 2 cores). See docs/models.md.
+# The default models at their real shapes with random weights (builds a ~29 GB hub cache once in the data
+# folder; 20-35 minutes and ~12 GB of RAM on 2 cores). See docs/models.md.
 test-realshape: $(STAMP)
 	OMP_NUM_THREADS=2 $(PY) -m pytest -q -m realshape --timeout=3600 tests/realshape $(ARGS)
 

@@ -65,7 +65,10 @@ class Settings(BaseSettings):
     vae_tiling: bool = False
     t2i_model: str = Field(default="stable-diffusion-v1-5/stable-diffusion-v1-5")
     t2i_revision: str | None = None
-    i2v_model: str = Field(default="stabilityai/stable-video-diffusion-img2vid-xt")
+    i2v_model: str = Field(
+        default="Wan-AI/Wan2.2-TI2V-5B-Diffusers",  # Apache-2.0; takes the scene's text too (SVD, the low-VRAM option, does not)
+        description="Image-to-video model of `drafter`: a hub id or folder of a Wan image+text-to-video, SVD or CogVideoX image-to-video pipeline.",
+    )
     i2v_revision: str | None = None
     motion_adapter: str = Field(default="guoyww/animatediff-motion-adapter-v1-5-2")  # the adapter the camera LoRAs were trained on
     motion_adapter_revision: str | None = None
@@ -76,21 +79,32 @@ class Settings(BaseSettings):
     layout_video_max_side: int | None = Field(default=None, ge=16, le=2048, description="layout-video: render at most this many pixels on the longer side, then resize to the storyboard size; None = storyboard size.")
     layout_video_frame_chunk: int = Field(default=8, ge=0, le=1024, description="layout-video: batch rows (frames of each guidance half) the spatial layers process at once, so memory stays bounded on long scenes; 0 = all at once.")
     ip_adapter: str = Field(default="h94/IP-Adapter")
-    ip_adapter_weight: str = Field(default="ip-adapter_sd15.safetensors")
+    ip_adapter_weight: str = Field(
+        default="ip-adapter-plus_sd15.safetensors", description="IP-Adapter weight file; Plus (16 patch tokens per image) by default."
+    )
+    ip_adapter_fallback_weight: str | None = Field(
+        default="ip-adapter_sd15.safetensors", description="Weight file used when ip_adapter_weight is not there (plain IP-Adapter); None = no fallback."
+    )
     ip_adapter_subfolder: str = Field(default="models", description="Folder of the weight file inside ip_adapter.")
     ip_adapter_revision: str | None = None
-    ip_adapter_scale: float = Field(default=0.6, ge=0.0, le=2.0, description="drafter: weight of each entity's reference image inside its box in the scene image.")
+    ip_adapter_scale: float = Field(default=0.6, ge=0.0, le=2.0, description="drafter: weight of each foreground entity's reference image inside its box in the scene image.")
+    ip_adapter_background_scale: float = Field(default=0.5, ge=0.0, le=2.0, description="drafter: weight of the background entity's reference image outside the foreground boxes.")
     image_encoder: str = Field(default="h94/IP-Adapter", description="Repo or folder of the CLIP image encoder.")
     image_encoder_subfolder: str = Field(default="models/image_encoder")
     image_encoder_revision: str | None = None
     cutout_model: str = Field(
         default="u2net", description="rembg session name (u2net, isnet-general-use, birefnet-general, ...) or a local U2-Net-style .onnx file."
     )
-    i2v_pipeline: Literal["svd", "cogvideox"] = Field(default="svd", description="Image-to-video pipeline family used by `drafter` (i2v_model must be of that family).")
-    i2v_frames: int | None = Field(default=None, ge=2, le=128, description="Frames the I2V model makes per clip; None = its own default.")
+    i2v_pipeline: Literal["auto", "wan", "svd", "cogvideox"] = Field(
+        default="auto", description="Image-to-video family of `drafter`; auto = from the pipeline class in i2v_model's model_index.json."
+    )
+    i2v_frames: int | None = Field(default=None, ge=2, le=241, description="Frames the I2V model makes per clip at most; None = its own maximum.")
     i2v_max_side: int | None = Field(default=None, ge=64, le=4096, description="drafter: generate video at most this many pixels on the longer side (models with a fixed size ignore it); None = the model's native size.")
+    i2v_guidance_scale: float | None = Field(default=None, ge=1.0, le=30.0, description="Text guidance of I2V models that take text (Wan, CogVideoX); None = the model card's value.")
     i2v_motion_bucket: int = Field(default=127, ge=1, le=255, description="SVD motion_bucket_id: more = more motion.")
-    camera_warp_steps: float = Field(default=0.3, ge=0.0, le=1.0, description="Fraction of sampling steps in which latents are warped for camera motion.")
+    camera_warp_start: float = Field(default=0.1, ge=0.0, le=1.0, description="drafter: share of the sampling steps done before the camera warp starts (the layout must exist before it can be moved).")
+    camera_warp_steps: float = Field(default=0.3, ge=0.0, le=1.0, description="drafter: share of the sampling steps in which the latents are warped for camera motion, from camera_warp_start on.")
+    auto_references: bool = Field(default=True, description="drafter: make a missing entity reference (text-to-image, cut out for foreground entities) before rendering.")
     keep_models: bool = Field(default=True, description="Keep diffusion pipelines loaded between renders; False frees them after each render.")
     forward_chunking: bool = Field(default=False, description="Chunk the UNet feed-forward layers (less VRAM, slower) where supported.")
     steps: int = Field(default=25, ge=1, le=200)

@@ -81,6 +81,25 @@ class Generator(ABC):
         """Settings that change this generator's output (model ids, steps, ...); part of the cache key."""
         return {}
 
+    def scene_inputs(self, ctx: RenderContext) -> dict[str, Any]:
+        """The scene as this generator reads it, for the cache key: the scene's JSON by default. A generator
+        may leave out what it ignores (its clips are then reused when only that changes) or add what it
+        derives (e.g. the prompt it sends to a model)."""
+        return ctx.scene.model_dump(mode="json", exclude={"warnings"})
+
+    def prepare_render(
+        self,
+        project: Project,
+        storyboard: Storyboard,
+        scene_ids: list[str],
+        *,
+        progress: ProgressFn = _no_progress,
+        is_cancelled: Callable[[], bool] = lambda: False,
+    ) -> Storyboard:
+        """Work before the scenes are keyed and rendered (check models, make missing inputs); returns the
+        storyboard to render, the given one by default. `progress(0.0, message)` reports what it does."""
+        return storyboard
+
     @abstractmethod
     def render_scene(self, ctx: RenderContext, sink: FrameSink) -> None:
         """Write exactly `ctx.scene.num_frames` frames of `ctx.storyboard.width` x `height` to `sink`."""

@@ -61,7 +61,7 @@ def key_payload(ctx: RenderContext, generator: Generator) -> dict[str, Any]:
     used = {t.entity for t in scene.tracks} | ({scene.background} if scene.background else set())
     entities = sorted((e for e in sb.entities if e.id in used), key=lambda e: e.id)
     payload: dict[str, Any] = {
-        "scene": scene.model_dump(mode="json", exclude={"warnings"}),
+        "scene": generator.scene_inputs(ctx),
         "entities": [e.model_dump(mode="json") for e in entities],
         "references": {e.id: reference_digest(ctx.project, e.reference.image) for e in entities if e.reference},
         "generator": {"name": generator.name, "version": generator.version, "settings": generator.cache_settings()},

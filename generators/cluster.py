@@ -259,13 +259,13 @@ def _fits(amounts: dict[str, float], res: dict[str, float]) -> int:
     return min(counts)
 
 
-def _workers(ray: Any, gen: Generator, settings: Settings, wanted: int) -> list[_Worker]:
-    """The pool of workers for this generator and device, grown to `wanted` if the cluster fits them."""
-    assert _CONN is not None
-    res = _resources(gen, settings)
-    pool_key = (gen.name, tuple(sorted(res.items())))
-    pool = _CONN.pools.setdefault(pool_key, [])
-    total = ray.cluster_resources()
+def check_cluster_fits(gen: Generator, settings: Settings) -> None:
+    """One line when the cluster cannot run a single scene of `gen`: called before the generator's own
+    preparation (e.g. the drafter making references), so that work is not done for nothing."""
+    _check_fits(connect(settings).cluster_resources(), gen, _resources(gen, settings))
+
+
+def _check_fits(total: dict[str, float], gen: Generator, res: dict[str, float]) -> None:
     if _fits(total, res) == 0:
         what = f"{res['num_gpus']:g} GPU" if "num_gpus" in res and total.get("GPU", 0) < res["num_gpus"] else f"{res['num_cpus']:g} CPU"
         hint = "; set FLOWDRAFTER_RAY_NUM_GPUS=0 to render it on CPUs" if "num_gpus" in res else ""
@@ -273,6 +273,16 @@ def _workers(ray: Any, gen: Generator, settings: Settings, wanted: int) -> list[
             f"the Ray cluster has {total.get('CPU', 0):g} CPUs and {total.get('GPU', 0):g} GPUs; "
             f"generator {gen.name} asks for {what} per scene{hint}"
         )
+
+
+def _workers(ray: Any, gen: Generator, settings: Settings, wanted: int) -> list[_Worker]:
+    """The pool of workers for this generator and device, grown to `wanted` if the cluster fits them."""
+    assert _CONN is not None
+    res = _resources(gen, settings)
+    pool_key = (gen.name, tuple(sorted(res.items())))
+    pool = _CONN.pools.setdefault(pool_key, [])
+    total = ray.cluster_resources()
+    _check_fits(total, gen, res)
     limit = min(wanted, settings.ray_workers or wanted, _fits(total, res))
     if len(pool) >= limit:
         return pool[:limit]

@@ -140,7 +140,14 @@ def render_storyboard(
         results: dict[str, SceneRender] = {}
         todo: list[tuple[RenderContext, SceneJob, str | None]] = []
         try:
-            # 2. key every scene and take the valid cached clips
+            # 2. the generator's own preparation (e.g. missing entity references); it may fill in the storyboard.
+            #    On a cluster that cannot run the generator at all, say so first.
+            if gen.settings.ray_address:
+                from .cluster import check_cluster_fits
+
+                check_cluster_fits(gen, gen.settings)
+            sb = gen.prepare_render(project, sb, [s.id for s in scenes], progress=lambda f, m: report_progress(0.0, m), is_cancelled=cancelled)
+            # 3. key every scene and take the valid cached clips
             for scene in scenes:
                 ctx = RenderContext(project, sb, scene.id, options=dict(options or {}))
                 key = scene_key(ctx, gen)
@@ -158,7 +165,7 @@ def render_storyboard(
                         discard(job.clip)
                 todo.append((ctx, job, note))
 
-            # 3. render the rest (here, or as Ray tasks), each committed under its key when complete
+            # 4. render the rest (here, or as Ray tasks), each committed under its key when complete
             if todo and gen.settings.ray_address:
                 _render_on_ray(project, sb, gen, todo, results, done, total, frames, report_progress, cancelled, options, report.warnings)
                 todo = []
@@ -188,7 +195,7 @@ def render_storyboard(
                 report.warnings.extend(take())
             gen.close()
         report.scenes = [results[s.id] for s in scenes]
-        # 4. note which clip holds each scene now (for the editor and for people looking in the folder)
+        # 5. note which clip holds each scene now (for the editor and for people looking in the folder)
         _write_index(out_dir, project, sb, report)
     return report
 

@@ -299,8 +299,9 @@ def install(unet: nn.Module, state: RegionState | None = None) -> RegionState:
     return state
 
 
-def set_ip_scale(unet: nn.Module, scale: float) -> None:
-    """The IP-Adapter weight on every installed processor (diffusers' `set_ip_adapter_scale` equivalent)."""
+def set_ip_scale(unet: nn.Module, scale: float | list[float]) -> None:
+    """The IP-Adapter weight on every installed processor (diffusers' `set_ip_adapter_scale` equivalent):
+    one weight for all reference images, or a list with one weight per image (e.g. per entity kind)."""
     for proc in unet.attn_processors.values():
         if isinstance(proc, RegionAttnProcessor) and proc.to_k_ip is not None:
             proc.scale = [scale] * len(proc.scale)

@@ -73,8 +73,12 @@ def remove_background(image: Image.Image, settings: Settings | None = None) -> I
     return out.convert("RGBA")
 
 
-def composite(image: Image.Image, background: tuple[int, int, int] = (127, 127, 127)) -> Image.Image:
-    """An RGBA cut-out flattened on a plain background (what image encoders and previews need)."""
+NEUTRAL_BACKDROP = (127, 127, 127)  # mid grey: no colour or brightness of its own for an image encoder to pick up
+
+
+def composite(image: Image.Image, background: tuple[int, int, int] = NEUTRAL_BACKDROP) -> Image.Image:
+    """An RGBA cut-out flattened on a plain background; every path into an image encoder (IP-Adapter in the
+    scene image and in layout-video) uses it with the default, one neutral backdrop."""
     if image.mode != "RGBA":
         return image.convert("RGB")
     base = Image.new("RGB", image.size, background)

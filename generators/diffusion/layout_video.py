@@ -21,7 +21,6 @@ string prompts, and the box binding needs to know the token layout of each frame
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -36,17 +35,17 @@ from flowdrafter.core.settings import Settings
 from flowdrafter.core.storyboard import EntityKind, Scene, Storyboard
 
 from ..base import FrameSink, Generator, RenderContext, register
-from . import attention, frame_chunks, models
+from . import attention, frame_chunks, ip_adapter, models
+from .cutout import NEUTRAL_BACKDROP, composite
 from .motion_lora import apply_camera_motion
 from .noise_shift import shifted_noise
 from .prompt_travel import TravelPlan, plan_travel, travel_embeddings
 
 BOX_FEATHER = 0.03  # soft box edges: the binding fades out over 3% of the frame outside each box
-REFERENCE_BACKDROP = (255, 255, 255)  # cut-out references are shown to the image encoder on white
 
 PIPELINE_SETTINGS = (
     "t2i_model", "t2i_revision", "motion_adapter", "motion_adapter_revision", "motion_lora_repo_prefix",
-    "ip_adapter", "ip_adapter_subfolder", "ip_adapter_weight", "ip_adapter_revision",
+    "ip_adapter", "ip_adapter_subfolder", "ip_adapter_weight", "ip_adapter_fallback_weight", "ip_adapter_revision",
     "image_encoder", "image_encoder_subfolder", "image_encoder_revision", "motion_context_frames",
 )  # fmt: skip
 OUTPUT_SETTINGS = (
@@ -90,22 +89,7 @@ def _build_pipeline(settings: Settings) -> LayoutVideoPipeline:
     pipe.scheduler = DDIMScheduler.from_config(
         pipe.scheduler.config, beta_schedule="linear", clip_sample=False, timestep_spacing="linspace", steps_offset=1
     )
-    source = settings.ip_adapter
-    local = models.is_local(source)
-    if local and not (Path(source).expanduser() / settings.ip_adapter_subfolder / settings.ip_adapter_weight).is_file():
-        raise models.unavailable(
-            models.IP_ADAPTER, source, f"no {settings.ip_adapter_subfolder}/{settings.ip_adapter_weight} in it"
-        )
-    try:
-        pipe.load_ip_adapter(
-            str(Path(source).expanduser()) if local else source,
-            subfolder=settings.ip_adapter_subfolder,
-            weight_name=settings.ip_adapter_weight,
-            image_encoder_folder=None,  # loaded above from its own setting
-            revision=settings.ip_adapter_revision,
-        )
-    except (OSError, ValueError, KeyError) as err:
-        raise models.unavailable(models.IP_ADAPTER, source, str(err).strip().splitlines()[0][:200]) from None
+    ip_adapter.load(pipe, settings)  # Plus when its file is there, else the plain adapter
     # FreeNoise blocks from the start: with one window they compute what the plain blocks do, and swapping
     # blocks later would drop loaded motion LoRAs. The window is set per scene.
     pipe.enable_free_noise(context_length=settings.motion_context_frames, context_stride=_stride(settings))
@@ -161,12 +145,7 @@ def reference_images(project: Project, storyboard: Storyboard, entities: list[st
         entity = storyboard.entity(eid)
         if entity is None or entity.reference is None:
             continue
-        img = load_asset_image(project, entity.reference.image)
-        if img.mode == "RGBA":
-            backdrop = Image.new("RGB", img.size, REFERENCE_BACKDROP)
-            backdrop.paste(img, mask=img.getchannel("A"))
-            img = backdrop
-        refs.append((r, img.convert("RGB")))
+        refs.append((r, composite(load_asset_image(project, entity.reference.image))))
     return refs
 
 
@@ -195,7 +174,7 @@ class LayoutVideoGenerator(Generator):
     """FlowZero-style layout-guided video on AnimateDiff; see the module docstring."""
 
     name = "layout-video"
-    version = "1"
+    version = "2"  # 2: references on the neutral backdrop, IP-Adapter Plus by default
     description = "AnimateDiff guided by the storyboard: boxes, entity references, per-frame prompts, motion."
     needs_gpu = True
 
@@ -306,13 +285,10 @@ class LayoutVideoGenerator(Generator):
     @staticmethod
     @torch.no_grad()
     def _image_embeds(pipe: Any, images: list[Image.Image], device: torch.device, cfg: bool) -> list[torch.Tensor]:
-        """IP-Adapter inputs: the references as one adapter's images (batch, images, dim), or one zero image
-        (at weight 0) when the scene has none, since a UNet with IP-Adapter always expects image embeds."""
-        if images:
-            return pipe.prepare_ip_adapter_image_embeds([images], None, device, 1, cfg)
-        dim = pipe.image_encoder.config.projection_dim
-        zeros = torch.zeros((2 if cfg else 1, 1, dim), device=device, dtype=pipe.unet.dtype)
-        return [zeros]
+        """IP-Adapter inputs: the references as one adapter's images, or one neutral image (at weight 0) when
+        the scene has none, since a UNet with IP-Adapter (plain or Plus) always expects image embeds."""
+        images = images or [Image.new("RGB", (224, 224), NEUTRAL_BACKDROP)]
+        return pipe.prepare_ip_adapter_image_embeds([images], None, device, 1, cfg)
 
     @torch.no_grad()
     def _denoise(self, ctx: RenderContext, pipe: Any, latents, embeds, image_embeds, cfg: bool) -> torch.Tensor:

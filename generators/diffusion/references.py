@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+from PIL import Image
 
 from flowdrafter.core.errors import FlowDrafterError
 from flowdrafter.core.edits import set_reference
@@ -66,6 +67,25 @@ def pipeline_size(pipe: Any) -> int:
     return int(pipe.unet.config.sample_size) * int(pipe.vae_scale_factor)
 
 
+def generate_reference(pipe: Any, storyboard: Storyboard, entity: Entity, seed: int, settings: Settings) -> Image.Image:
+    """One reference image for `entity` from its description and the style (text-to-image with `seed`), cut
+    out (RGBA) when the entity is in the foreground, kept whole for the background."""
+    size = pipeline_size(pipe)
+    with torch.inference_mode():
+        image = pipe(
+            reference_prompt(storyboard, entity),
+            negative_prompt=storyboard.negative_prompt or None,
+            height=size,
+            width=size,
+            num_inference_steps=settings.steps,
+            guidance_scale=settings.guidance_scale,
+            generator=torch.Generator(device="cpu").manual_seed(seed),
+        ).images[0]
+    if entity.kind is EntityKind.foreground:
+        image = remove_background(image, settings)
+    return image
+
+
 def make_reference_candidates(
     project: Project,
     storyboard: Storyboard,
@@ -93,26 +113,12 @@ def make_reference_candidates(
     # 2. load the model and build the prompt
     progress(0.0, f"{entity_id}: loading the text-to-image model")
     pipe = load_t2i(settings)
-    prompt = reference_prompt(storyboard, entity)
-    size = pipeline_size(pipe)
 
     # 3. one image per seed, cut out when foreground, stored as an asset
     results: list[tuple[str, int]] = []
     for i, seed in enumerate(candidate_seeds(storyboard, entity_id, n, first_seed)):
         progress(i / n, f"{entity_id}: candidate {i + 1} of {n} (seed {seed})")
-        generator = torch.Generator(device="cpu").manual_seed(seed)
-        with torch.inference_mode():
-            image = pipe(
-                prompt,
-                negative_prompt=storyboard.negative_prompt or None,
-                height=size,
-                width=size,
-                num_inference_steps=settings.steps,
-                guidance_scale=settings.guidance_scale,
-                generator=generator,
-            ).images[0]
-        if entity.kind is EntityKind.foreground:
-            image = remove_background(image, settings)
+        image = generate_reference(pipe, storyboard, entity, seed, settings)
         results.append((store_image(project, image), seed))
     progress(1.0, f"{entity_id}: {n} candidate{'s' if n != 1 else ''} ready")
     return results

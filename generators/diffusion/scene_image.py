@@ -1,16 +1,17 @@
 """The scene reference image (VideoDrafter-Img's role), made of maintained diffusers parts.
 
-SD-1.5 (the `t2i_model`) with IP-Adapter: each foreground entity's reference image acts only inside the
-entity's frame-0 box (masked IP-Adapter), the background entity's reference (if any) on the whole frame, and the entity's words in the prompt are bound to the same box
-(box-masked cross-attention), both through `attention.RegionAttnProcessor`. The prompt is the entities'
-phrases (bound), then the event, the background and the style (free).
+SD-1.5 (the `t2i_model`) with IP-Adapter (Plus by default, see `ip_adapter`): each foreground entity's
+reference image acts only inside the entity's frame-0 box (masked IP-Adapter) with weight
+`ip_adapter_scale`, the background entity's reference acts on the background (everywhere outside the
+foreground boxes) with weight `ip_adapter_background_scale`, and each entity's words in the prompt are bound
+to its box (box-masked cross-attention), all through `attention.RegionAttnProcessor`. The prompt is the
+entities' phrases (bound), then the event, the background and the style (free).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -23,9 +24,9 @@ from flowdrafter.core.project import Project
 from flowdrafter.core.settings import Settings, get_settings
 from flowdrafter.core.storyboard import EntityKind, Scene, Storyboard
 
-from . import attention, models
+from . import attention, ip_adapter, models
 from .camera_warp import StepCallback
-from .cutout import composite
+from .cutout import NEUTRAL_BACKDROP, composite
 
 FEATHER = 0.03  # soft box edges, as a fraction of the frame
 ProgressFn = Callable[[float, str], None]
@@ -43,6 +44,7 @@ def load_scene_pipeline(settings: Settings) -> tuple[Any, attention.RegionState]
         "ip_adapter",
         "ip_adapter_subfolder",
         "ip_adapter_weight",
+        "ip_adapter_fallback_weight",
         "ip_adapter_revision",
         "image_encoder",
         "image_encoder_subfolder",
@@ -62,23 +64,7 @@ def load_scene_pipeline(settings: Settings) -> tuple[Any, attention.RegionState]
             safety_checker=None,
             requires_safety_checker=False,
         )
-        source = settings.ip_adapter
-        if models.is_local(source) and not (
-            Path(source).expanduser() / settings.ip_adapter_subfolder / settings.ip_adapter_weight
-        ).is_file():
-            raise models.unavailable(
-                models.IP_ADAPTER, source, f"no {settings.ip_adapter_subfolder}/{settings.ip_adapter_weight} in it"
-            )
-        try:
-            pipe.load_ip_adapter(
-                str(Path(source).expanduser()) if models.is_local(source) else source,
-                subfolder=settings.ip_adapter_subfolder,
-                weight_name=settings.ip_adapter_weight,
-                image_encoder_folder=None,
-                revision=settings.ip_adapter_revision,
-            )
-        except (OSError, ValueError) as err:
-            raise models.unavailable(models.IP_ADAPTER, source, str(err).splitlines()[0][:200]) from None
+        ip_adapter.load(pipe, settings)
         state = attention.install(pipe.unet)
         return models.place(pipe, settings), state
 
@@ -87,12 +73,32 @@ def load_scene_pipeline(settings: Settings) -> tuple[Any, attention.RegionState]
 
 @dataclass
 class SceneLayout:
-    """What the scene image is conditioned on: the prompt, token bindings, and the entities in frame 0."""
+    """What the scene image is conditioned on: the prompt, token bindings, and the entities in frame 0.
+
+    Regions are the foreground boxes in order, then (when the background entity has a reference) one more
+    region, `background_region`, covering everything outside the boxes.
+    """
 
     prompt: str
     token_regions: list[int]
-    boxes: list[tuple[float, float, float, float]]  # one per region (entity in frame 0), back to front
-    references: list[tuple[int, Image.Image]]  # (region or -1 for the background, image) for entities with one
+    boxes: list[tuple[float, float, float, float]]  # one per foreground region (entity in frame 0), back to front
+    references: list[tuple[int, Image.Image]]  # (region, image on the neutral backdrop) for entities with one
+    background_region: int | None = None  # the region of the background's reference, if it has one
+
+    def reference_scales(self, settings: Settings) -> list[float]:
+        """IP-Adapter weight per reference image, by entity kind."""
+        return [
+            settings.ip_adapter_background_scale if region == self.background_region else settings.ip_adapter_scale
+            for region, _ in self.references
+        ]
+
+    def region_masks(self, height: int, width: int) -> torch.Tensor:
+        """[regions, height, width]: the soft foreground boxes, then the background (1 - their union)."""
+        fg = attention.box_masks([self.boxes], height, width, FEATHER)[0] if self.boxes else torch.zeros(0, height, width)
+        if self.background_region is None:
+            return fg
+        outside = 1.0 - (fg.amax(dim=0) if len(fg) else torch.zeros(height, width))
+        return torch.cat([fg, outside[None]])
 
 
 def scene_layout(project: Project, storyboard: Storyboard, scene: Scene, tokenizer: Any) -> SceneLayout:
@@ -110,14 +116,16 @@ def scene_layout(project: Project, storyboard: Storyboard, scene: Scene, tokeniz
             references.append((region, composite(load_asset_image(project, entity.reference.image))))
     segments.append((scene.event, -1))
     background = storyboard.entity(scene.background) if scene.background else None
+    background_region = None
     if background is not None:
         segments.append((f", {background.description or background.name}", -1))
-        if background.reference is not None:  # the background's reference acts on the whole frame
-            references.append((-1, composite(load_asset_image(project, background.reference.image))))
+        if background.reference is not None:  # the background's reference acts outside the foreground boxes
+            background_region = len(boxes)
+            references.append((background_region, composite(load_asset_image(project, background.reference.image))))
     if storyboard.style.strip():
         segments.append((f", {storyboard.style.strip()}", -1))
     prompt, regions = attention.bind_tokens(tokenizer, segments)
-    return SceneLayout(prompt, regions, boxes, references)
+    return SceneLayout(prompt, regions, boxes, references, background_region)
 
 
 def model_size(width: int, height: int, native: int, multiple: int) -> tuple[int, int]:
@@ -160,15 +168,15 @@ def make_scene_image(
     # 3. region masks at latent size: row 0 is the unconditional half of classifier-free guidance
     cfg = settings.guidance_scale > 1.0
     rows = 2 if cfg else 1
-    if layout.boxes:
-        masks = attention.box_masks([layout.boxes] * rows, height // vae_scale, width // vae_scale, FEATHER)
+    if layout.boxes or layout.background_region is not None:
+        masks = layout.region_masks(height // vae_scale, width // vae_scale)[None].repeat(rows, 1, 1, 1)
         token_rows = ([[-1] * len(layout.token_regions)] if cfg else []) + [layout.token_regions]
         ip_regions = [[region for region, _ in layout.references]] if layout.references else None
         state.set(masks, torch.tensor(token_rows), ip_regions)
     else:
         state.clear()
-    ip_images = [img for _, img in layout.references] or [Image.new("RGB", (224, 224), (127, 127, 127))]
-    attention.set_ip_scale(pipe.unet, settings.ip_adapter_scale if layout.references else 0.0)
+    ip_images = [img for _, img in layout.references] or [Image.new("RGB", (224, 224), NEUTRAL_BACKDROP)]
+    attention.set_ip_scale(pipe.unet, layout.reference_scales(settings) if layout.references else 0.0)
 
     # 4. denoise, with progress and cancellation after every step
     steps = settings.steps

@@ -412,3 +412,95 @@ def cogvideox_5b_i2v(snap: Snapshot) -> None:
         "temporal_compression_ratio": 4, "up_block_types": ["CogVideoXUpBlock3D"] * 4, "use_post_quant_conv": False,
         "use_quant_conv": False,
     }), "diffusion_pytorch_model.safetensors", F32)  # fmt: skip
+
+
+# -- Wan2.2-TI2V-5B (drafter's default image+text-to-video) --------------------------------------------------
+
+
+def _umt5_tokenizer(folder: Path) -> None:
+    """google/umt5-xxl's layout at its real size: a 256,000-piece SentencePiece Unigram vocabulary (pad, eos,
+    unk first) plus 300 <extra_id_*> tokens = 256,300 (the encoder's embedding has 256,384 rows, padded);
+    model_max_length 512, what the Wan pipelines encode prompts to."""
+    from transformers import T5TokenizerFast
+
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    pieces = ["<pad>", "</s>", "<unk>", "\u2581"] + [chr(c) for c in range(33, 127)]
+    pieces += ["\u2581" + chr(c) for c in range(33, 127)]
+    pieces += ["\u2581" + a + b for a in letters for b in letters] + [a + b for a in letters for b in letters]
+    pieces += ["\u2581" + a + b + c for a in letters for b in letters for c in letters]
+    pieces += [a + b + c for a in letters for b in letters for c in letters]
+    pieces += ["\u2581" + a + b + c + d for a in letters for b in letters for c in letters for d in letters]
+    pieces = list(dict.fromkeys(pieces))[:256000]
+    assert len(pieces) == 256000
+    vocab = [(p, 0.0 if i < 3 else -1.0 - 0.00001 * i) for i, p in enumerate(pieces)]
+    tok = T5TokenizerFast(vocab=vocab, extra_ids=300, model_max_length=512)
+    tok.save_pretrained(folder)
+
+
+@repo("Wan-AI/Wan2.2-TI2V-5B-Diffusers")
+def wan22_ti2v_5b(snap: Snapshot) -> None:
+    from transformers import UMT5Config
+
+    # model_index.json of Wan-AI/Wan2.2-TI2V-5B-Diffusers: published as WanPipeline (one checkpoint for text-
+    # and image-to-video); expand_timesteps makes the image's latent the first latent frame at timestep 0
+    snap.json("model_index.json", {
+        "_class_name": "WanPipeline", "_diffusers_version": "0.35.0.dev0", "boundary_ratio": None,
+        "expand_timesteps": True, "scheduler": ["diffusers", "UniPCMultistepScheduler"],
+        "text_encoder": ["transformers", "UMT5EncoderModel"], "tokenizer": ["transformers", "T5TokenizerFast"],
+        "transformer": ["diffusers", "WanTransformer3DModel"], "transformer_2": [None, None],
+        "vae": ["diffusers", "AutoencoderKLWan"],
+    })  # fmt: skip
+    # scheduler/scheduler_config.json: UniPC on flow sigmas, shift 5.0 (the card's sample_shift)
+    snap.json("scheduler/scheduler_config.json", {
+        "_class_name": "UniPCMultistepScheduler", "_diffusers_version": "0.35.0.dev0", "beta_end": 0.02,
+        "beta_schedule": "linear", "beta_start": 0.0001, "disable_corrector": [], "dynamic_thresholding_ratio": 0.995,
+        "final_sigmas_type": "zero", "flow_shift": 5.0, "lower_order_final": True, "num_train_timesteps": 1000,
+        "predict_x0": True, "prediction_type": "flow_prediction", "rescale_betas_zero_snr": False,
+        "sample_max_value": 1.0, "solver_order": 2, "solver_p": None, "solver_type": "bh2", "steps_offset": 0,
+        "thresholding": False, "timestep_spacing": "linspace", "trained_betas": None, "use_beta_sigmas": False,
+        "use_exponential_sigmas": False, "use_flow_sigmas": True, "use_karras_sigmas": False,
+    })  # fmt: skip
+    snap.folder("tokenizer", _umt5_tokenizer)
+    # text_encoder/config.json: google/umt5-xxl encoder (5.7B, bf16 in three shards of 11.4 GB), 24 layers
+    layers_t5 = 2
+    snap.cut("text_encoder", "num_layers", 24, layers_t5, "the UMT5-XXL encoder is 23 GB in float32 (4.2 GB of it the 256,384 x 4096 embedding)")
+    umt5 = UMT5Config(
+        vocab_size=256384, d_model=4096, d_kv=64, d_ff=10240, num_layers=layers_t5, num_decoder_layers=24,
+        num_heads=64, relative_attention_num_buckets=32, relative_attention_max_distance=128, dropout_rate=0.1,
+        layer_norm_epsilon=1e-06, feed_forward_proj="gated-gelu", is_encoder_decoder=True, pad_token_id=0,
+        eos_token_id=1, decoder_start_token_id=0, tie_word_embeddings=False, scalable_attention=True,
+    )  # fmt: skip
+    snap.model("text_encoder", _transformers("UMT5EncoderModel", umt5), "model.safetensors", BF16)
+    # save_pretrained writes a tied weight once: the encoder's token embedding is `shared.weight` (1.05B
+    # parameters, 4.2 GB in float32; a second copy would double it)
+    path = "text_encoder/model.safetensors"
+    snap.weights[path] = [s for s in snap.weights[path] if s.name != "encoder.embed_tokens.weight"]
+    # transformer/config.json: 3072 wide (24 heads x 128), FFN 14336, 30 layers, 48 latent channels in and out,
+    # (1, 2, 2) patches, 4096-wide text; no image embedding (TI2V conditions on the first latent frame instead)
+    layers = 2
+    snap.cut("transformer", "num_layers", 30, layers, "the 5B transformer is 20 GB in float32")
+    snap.model("transformer", _diffusers("WanTransformer3DModel", {
+        "added_kv_proj_dim": None, "attention_head_dim": 128, "cross_attn_norm": True, "eps": 1e-06, "ffn_dim": 14336,
+        "freq_dim": 256, "image_dim": None, "in_channels": 48, "num_attention_heads": 24, "num_layers": layers,
+        "out_channels": 48, "patch_size": [1, 2, 2], "pos_embed_seq_len": None, "qk_norm": "rms_norm_across_heads",
+        "rope_max_seq_len": 1024, "text_dim": 4096,
+    }), "diffusion_pytorch_model.safetensors", F32)  # fmt: skip
+    # vae/config.json: the Wan2.2 VAE (2.8 GB fp32 file): 2x2 pixel patches in, 16x spatial and 4x temporal
+    # compression to 48 channels, a wider decoder (256), per-channel latent mean and std
+    snap.model("vae", _diffusers("AutoencoderKLWan", {
+        "attn_scales": [], "base_dim": 160, "decoder_base_dim": 256, "dim_mult": [1, 2, 4, 4], "dropout": 0.0,
+        "in_channels": 12, "is_residual": True, "num_res_blocks": 2, "out_channels": 12, "patch_size": 2,
+        "scale_factor_spatial": 16, "scale_factor_temporal": 4, "temperal_downsample": [False, True, True], "z_dim": 48,
+        "latents_mean": [
+            -0.2289, -0.0052, -0.1323, -0.2339, -0.2799, 0.0174, 0.1838, 0.1557, -0.1382, 0.0542, 0.2813, 0.0891,
+            0.157, -0.0098, 0.0375, -0.1825, -0.2246, -0.1207, -0.0698, 0.5109, 0.2665, -0.2108, -0.2158, 0.2502,
+            -0.2055, -0.0322, 0.1109, 0.1567, -0.0729, 0.0899, -0.2799, -0.123, -0.0313, -0.1649, 0.0117, 0.0723,
+            -0.2839, -0.2083, -0.052, 0.3748, 0.0152, 0.1957, 0.1433, -0.2944, 0.3573, -0.0548, -0.1681, -0.0667,
+        ],
+        "latents_std": [
+            0.4765, 1.0364, 0.4514, 1.1677, 0.5313, 0.499, 0.4818, 0.5013, 0.8158, 1.0344, 0.5894, 1.0901,
+            0.6885, 0.6165, 0.8454, 0.4978, 0.5759, 0.3523, 0.7135, 0.6804, 0.5833, 1.4146, 0.8986, 0.5659,
+            0.7069, 0.5338, 0.4889, 0.4917, 0.4069, 0.4999, 0.6866, 0.4093, 0.5709, 0.6065, 0.6415, 0.4944,
+            0.5726, 1.2042, 0.5458, 1.6887, 0.3971, 1.06, 0.3943, 0.5537, 0.5444, 0.4089, 0.7468, 0.7744,
+        ],
+    }), "diffusion_pytorch_model.safetensors", F32)  # fmt: skip

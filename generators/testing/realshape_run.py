@@ -30,13 +30,15 @@ WIDTH, HEIGHT, FRAMES, LONG_FRAMES = 512, 320, 16, 48
 # what the CPU run changes from the defaults (model ids stay the defaults): see docs/models.md for why
 CPU_SETTINGS: dict[str, Any] = {
     "device": "cpu", "dtype": "float32", "offload": "none", "steps": 1, "keep_models": False,
-    "i2v_max_side": 256,  # SVD-XT at 256x128 instead of 768x512: 1/12 of the pixels
-    "i2v_frames": 5,  # CogVideoX (fixed 720x480): 5 frames = 2 latent frames, the fewest it makes
+    "i2v_max_side": 256,  # Wan at 256x160 instead of 1184x736, SVD-XT at 256x128 instead of 960x576
+    "i2v_frames": 5,  # Wan and CogVideoX (fixed 720x480): 5 frames = 2 latent frames (CogVideoX: the fewest it makes)
     "layout_video_max_side": 256,  # AnimateDiff at 256x160 (latents 32x20, attention at 32x20 .. 4x3)
 }  # fmt: skip
 
-GENERATOR_JOBS = ["refs", "scene-image", "drafter", "drafter-cogvideox", "layout-video", "layout-video-48"]
+GENERATOR_JOBS = ["refs", "scene-image", "drafter", "drafter-svd", "drafter-cogvideox", "layout-video", "layout-video-48"]
 PROBES = ["ip-adapter-keys", "motion-lora-keys", "attention-masks"]
+VAE_SCALE = {"WanTransformer3DModel": 16}  # pixels per latent cell; 8 for every other model here
+CALLS_PER_STEP = {"WanTransformer3DModel": 2}  # the Wan pipelines run guidance's two halves as two calls
 DENOISERS = {"UNet2DConditionModel", "UNetMotionModel", "UNetSpatioTemporalConditionModel",
              "CogVideoXTransformer3DModel", "WanTransformer3DModel"}  # fmt: skip
 
@@ -180,7 +182,8 @@ class StepTimer:
             return "", 0, 0.0
         name = self.calls[-1][0]
         times = [t for n, t in self.calls if n == name]
-        return name, len(times), sum(times) / len(times)
+        steps = max(1, len(times) // CALLS_PER_STEP.get(name, 1))
+        return name, steps, sum(times) / steps
 
 
 def _rss_now() -> int:
@@ -249,6 +252,17 @@ def _render(project, generator: str, settings) -> dict[str, Any]:
     report = render_storyboard(project, generator, settings=settings, force=True)
     info = probe(report.scenes[0].clip)
     return {"frames": info.frames, "width": info.width, "height": info.height}
+
+
+def job_drafter(project, settings) -> dict[str, Any]:
+    """The default drafter render as a person starts it: the ball has no reference yet, so the render makes
+    one (SD-1.5 text-to-image at 512x512, then the cut-out) before the scene image and the video."""
+    from flowdrafter.core.edits import set_reference
+
+    project.save(set_reference(project.load(), "ball", None))
+    facts = _render(project, "drafter", settings)
+    made = sorted((Path(settings.data_dir).expanduser() / "references").glob("*.png"))
+    return {**facts, "references_made": len(made)}
 
 
 def job_refs(project, settings) -> dict[str, Any]:
@@ -390,7 +404,8 @@ JOBS: dict[str, tuple[Callable[..., dict[str, Any]], int, dict[str, Any]]] = {
     # name: (function or generator name, scene frames, settings on top of CPU_SETTINGS)
     "refs": (job_refs, FRAMES, {}),
     "scene-image": (job_scene_image, FRAMES, {}),
-    "drafter": (lambda p, s: _render(p, "drafter", s), FRAMES, {}),
+    "drafter": (job_drafter, FRAMES, {}),  # Wan2.2-TI2V-5B, the default, making the ball's reference first
+    "drafter-svd": (lambda p, s: _render(p, "drafter", s), FRAMES, {"i2v_model": "stabilityai/stable-video-diffusion-img2vid-xt"}),
     "drafter-cogvideox": (lambda p, s: _render(p, "drafter", s), FRAMES, {"i2v_pipeline": "cogvideox", "i2v_model": "THUDM/CogVideoX-5b-I2V"}),
     "layout-video": (lambda p, s: _render(p, "layout-video", s), FRAMES, {}),
     "layout-video-48": (lambda p, s: _render(p, "layout-video", s), LONG_FRAMES, {}),
@@ -432,7 +447,8 @@ def child(job: str, root: Path, out: Path, extra: dict[str, Any]) -> None:
         _check_output(result, frames)
     if name in timer.latent and job in GENERATOR_JOBS:
         h, w = timer.latent[name]
-        result.model_size = f"{w * 8}x{h * 8}"  # every model here has a VAE scale factor of 8
+        scale = VAE_SCALE.get(name, 8)
+        result.model_size = f"{w * scale}x{h * scale}"
     out.write_text(json.dumps(result.__dict__, default=str), encoding="utf-8")  # peak RSS: the parent's os.wait4
 
 

@@ -30,9 +30,10 @@ SIZE = 64  # pixels: the storyboard size the tiny models are meant for (latents 
 
 def _recipe_hash() -> str:
     parts = [RECIPE_VERSION, Path(__file__).read_text(encoding="utf-8")]
-    motion = Path(__file__).with_name("tiny_motion.py")
-    if motion.is_file():
-        parts.append(motion.read_text(encoding="utf-8"))
+    for name in ("tiny_motion.py", "tiny_wan.py"):
+        part = Path(__file__).with_name(name)
+        if part.is_file():
+            parts.append(part.read_text(encoding="utf-8"))
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:12]
 
 
@@ -80,8 +81,11 @@ def _build_into(out: Path) -> dict[str, str]:
     overrides: dict[str, str] = {}
     overrides.update(build_sd(out / "sd"))
     overrides.update(build_ip_adapter(out / "ip-adapter"))
-    overrides.update(build_svd(out / "svd"))
     overrides.update(build_cutout(out / "cutout"))
+    # -- the drafter's default image-to-video model (issue 11): Wan2.2-TI2V-5B-shaped, owned by tiny_wan.py --
+    from flowdrafter.generators.testing import tiny_wan
+
+    overrides.update(tiny_wan.build(out / "wan"))
     # -- layout-video (issue 6): the AnimateDiff motion adapter and motion LoRAs, owned by tiny_motion.py --
     from flowdrafter.generators.testing import tiny_motion
 
@@ -222,7 +226,8 @@ def _clip_vision(image_size: int = 32, patch_size: int = 4):
 
 
 def build_ip_adapter(folder: Path, weight_name: str = "ip-adapter_sd15.safetensors") -> dict[str, str]:
-    """Weights for every cross-attention layer of the tiny SD UNet, keyed as in the released files."""
+    """Weights for every cross-attention layer of the tiny SD UNet, keyed as in the released files: the plain
+    adapter as `weight_name` and IP-Adapter Plus as `ip-adapter-plus_sd15.safetensors` next to it."""
     from diffusers import UNet2DConditionModel
     from safetensors.torch import save_file
     from transformers import CLIPImageProcessor
@@ -256,13 +261,46 @@ def build_ip_adapter(folder: Path, weight_name: str = "ip-adapter_sd15.safetenso
         key_id += 2
     (folder / "models").mkdir(parents=True, exist_ok=True)
     save_file(tensors, str(folder / "models" / weight_name))
+    plus = {k: v for k, v in tensors.items() if k.startswith("ip_adapter.")}
+    plus.update(plus_image_proj(encoder.config.hidden_size, cross_dim, hidden=64))
+    save_file(plus, str(folder / "models" / PLUS_WEIGHT))
     return {
         "ip_adapter": str(folder),
         "ip_adapter_subfolder": "models",
-        "ip_adapter_weight": weight_name,
+        "ip_adapter_weight": PLUS_WEIGHT,
+        "ip_adapter_fallback_weight": weight_name,
         "image_encoder": str(folder),
         "image_encoder_subfolder": "models/image_encoder",
     }
+
+
+PLUS_WEIGHT = "ip-adapter-plus_sd15.safetensors"
+
+
+def plus_image_proj(embed_dims: int, output_dims: int, hidden: int, queries: int = 16, depth: int = 4) -> dict[str, torch.Tensor]:
+    """IP-Adapter Plus's resampler (`image_proj.*`) in the released files' key layout: `queries` latent tokens
+    attending to the image encoder's patch features; heads of 64 channels, 4 layers (what diffusers builds)."""
+    torch.manual_seed(1)
+    inner = hidden  # heads * 64
+    t = {
+        "image_proj.latents": torch.randn(1, queries, hidden) / hidden**0.5,
+        "image_proj.proj_in.weight": torch.randn(hidden, embed_dims) * 0.1,
+        "image_proj.proj_in.bias": torch.zeros(hidden),
+        "image_proj.proj_out.weight": torch.randn(output_dims, hidden) * 0.1,
+        "image_proj.proj_out.bias": torch.zeros(output_dims),
+        "image_proj.norm_out.weight": torch.ones(output_dims),
+        "image_proj.norm_out.bias": torch.zeros(output_dims),
+    }
+    for i in range(depth):
+        p = f"image_proj.layers.{i}"
+        for norm in ("0.norm1", "0.norm2", "1.0"):
+            t[f"{p}.{norm}.weight"], t[f"{p}.{norm}.bias"] = torch.ones(hidden), torch.zeros(hidden)
+        t[f"{p}.0.to_q.weight"] = torch.randn(inner, hidden) * 0.1
+        t[f"{p}.0.to_kv.weight"] = torch.randn(2 * inner, hidden) * 0.1
+        t[f"{p}.0.to_out.weight"] = torch.randn(hidden, inner) * 0.1
+        t[f"{p}.1.1.weight"] = torch.randn(4 * hidden, hidden) * 0.1
+        t[f"{p}.1.3.weight"] = torch.randn(hidden, 4 * hidden) * 0.1
+    return t
 
 
 # -- Stable Video Diffusion shape (image-to-video) ------------------------------------------------------------
@@ -322,7 +360,17 @@ def build_svd(folder: Path) -> dict[str, str]:
         feature_extractor=CLIPImageProcessor(crop_size=224, size=224),
     )
     pipe.save_pretrained(folder, safe_serialization=True)
-    return {"i2v_model": str(folder)}
+    return {"i2v_model": str(folder), "i2v_pipeline": "auto"}
+
+
+def t5_tokenizer():
+    """A T5 (Unigram) tokenizer over printable ASCII, single characters with and without a word start."""
+    from transformers import T5Tokenizer
+
+    chars = [chr(c) for c in range(32, 127)]
+    vocab = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("\u2581", -2.0)]
+    vocab += [(c, -3.0) for c in chars] + [("\u2581" + c, -2.5) for c in chars]
+    return T5Tokenizer(vocab=vocab, extra_ids=0)
 
 
 # -- CogVideoX image-to-video shape (the drafter's second I2V backend; not part of build_all) ----------------
@@ -332,14 +380,12 @@ def build_cogvideox(folder: Path) -> dict[str, str]:
     """A tiny `CogVideoXImageToVideoPipeline` (T5 text encoder with a local Unigram vocabulary); returns the
     overrides that select it as the drafter's image-to-video model. Renders 32x32, frame counts 4k + 1."""
     from diffusers import AutoencoderKLCogVideoX, CogVideoXDDIMScheduler, CogVideoXImageToVideoPipeline, CogVideoXTransformer3DModel
-    from transformers import T5Config, T5EncoderModel, T5Tokenizer
+    from transformers import T5Config, T5EncoderModel
 
-    chars = [chr(c) for c in range(32, 127)]
-    vocab = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("\u2581", -2.0)]
-    vocab += [(c, -3.0) for c in chars] + [("\u2581" + c, -2.5) for c in chars]
+    tokenizer = t5_tokenizer()
     torch.manual_seed(0)
     text_encoder = T5EncoderModel(
-        T5Config(vocab_size=len(vocab), d_model=32, d_kv=8, d_ff=37, num_layers=2, num_heads=4, relative_attention_num_buckets=8)
+        T5Config(vocab_size=len(tokenizer), d_model=32, d_kv=8, d_ff=37, num_layers=2, num_heads=4, relative_attention_num_buckets=8)
     )
     torch.manual_seed(0)
     transformer = CogVideoXTransformer3DModel(
@@ -354,7 +400,7 @@ def build_cogvideox(folder: Path) -> dict[str, str]:
         layers_per_block=1, norm_num_groups=2, temporal_compression_ratio=4,
     )  # fmt: skip
     pipe = CogVideoXImageToVideoPipeline(
-        tokenizer=T5Tokenizer(vocab=vocab, extra_ids=0),
+        tokenizer=tokenizer,
         text_encoder=text_encoder,
         vae=vae,
         transformer=transformer,

@@ -1,1 +1,1 @@
-"""Test-only model builders (need the dev extra, e.g. `gguf`); importable in tests and benchmarks as `builders`."""
+"""Test-only model builders (need the dev extra, e.g. `gguf`) and helpers; importable in tests and benchmarks as `builders`."""

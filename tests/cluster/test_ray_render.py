@@ -177,7 +177,10 @@ def test_workers_with_other_versions_are_refused_naming_both(local_ray, projects
 def test_a_missing_model_on_a_worker_is_the_local_error_naming_the_node(local_ray, projects_root, tmp_path):
     there = make_film(projects_root / "models", 1)
     missing = {"image_encoder": str(tmp_path / "no-encoder"), "t2i_model": str(tmp_path / "no-model")}
-    settings = local_ray.model_copy(update={**missing, "ray_num_gpus": 0.0})
+    # what the drafter does on this machine before the scenes go out (reading the video model's family,
+    # making missing references) is set aside, so the models are first missed on the worker
+    driver_side = {"i2v_pipeline": "svd", "auto_references": False}
+    settings = local_ray.model_copy(update={**missing, **driver_side, "ray_num_gpus": 0.0})
     with pytest.raises(ModelUnavailableError) as here_err:
         render_storyboard(there, "drafter", settings=settings.model_copy(update={"ray_address": None}))
     with pytest.raises(ModelUnavailableError) as ray_err:

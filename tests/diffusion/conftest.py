@@ -38,3 +38,18 @@ def tiny_settings(tiny_overrides: dict[str, str], tmp_path_factory: pytest.TempP
         offload="none",
         steps=2,
     )
+
+
+@pytest.fixture
+def tiny_env(monkeypatch, tiny_overrides, tmp_path):
+    """The environment of a person using the CLI with the tiny models (FLOWDRAFTER_* variables)."""
+    from flowdrafter.core.settings import get_settings
+
+    for key, value in tiny_overrides.items():
+        monkeypatch.setenv(f"FLOWDRAFTER_{key.upper()}", value)
+    monkeypatch.setenv("FLOWDRAFTER_STEPS", "2")
+    monkeypatch.setenv("FLOWDRAFTER_DEVICE", "cpu")
+    monkeypatch.setenv("FLOWDRAFTER_DATA_DIR", str(tmp_path / "data"))
+    get_settings.cache_clear()  # fixtures that ran earlier (project) may have read the settings already
+    yield
+    get_settings.cache_clear()

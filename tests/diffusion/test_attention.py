@@ -9,6 +9,7 @@ from flowdrafter.generators.diffusion import attention
 from flowdrafter.generators.diffusion.scene_image import load_scene_pipeline
 
 LATENT = 32  # the tiny models' latent side
+PATCH_TOKENS = 65  # the tiny image encoder's hidden states (8x8 patches + CLS), what IP-Adapter Plus resamples
 LEFT = (0.0, 0.0, 0.5, 1.0)
 ODD = (0.1, 0.2, 0.6, 0.7)  # not aligned to any layer's grid
 
@@ -48,7 +49,7 @@ def test_bound_tokens_attend_only_inside_their_box_per_row(scene_pipe):
     torch.manual_seed(0)
     latents = torch.randn(2, 4, LATENT, LATENT)
     text = torch.randn(2, 77, 32)
-    embeds = [torch.randn(2, 1, 32)]
+    embeds = [torch.randn(2, 1, PATCH_TOKENS, 32)]
     bound = [3, 4, 5]
     regions = torch.full((2, 77), -1)
     regions[:, bound] = 0
@@ -100,15 +101,15 @@ def test_masked_ip_adapter_changes_features_only_inside_its_box(scene_pipe):
         state.clear()
 
 
-def test_without_masks_the_processor_matches_diffusers_ip_adapter(tiny_settings):
+@pytest.mark.parametrize("weight", ["ip-adapter-plus_sd15.safetensors", "ip-adapter_sd15.safetensors"])
+def test_without_masks_the_processor_matches_diffusers_ip_adapter(tiny_settings, weight):
     from diffusers import StableDiffusionPipeline
 
     pipe = StableDiffusionPipeline.from_pretrained(tiny_settings.t2i_model, use_safetensors=True, safety_checker=None)
-    pipe.load_ip_adapter(
-        tiny_settings.ip_adapter, subfolder="models", weight_name=tiny_settings.ip_adapter_weight, image_encoder_folder=None
-    )
+    pipe.load_ip_adapter(tiny_settings.ip_adapter, subfolder="models", weight_name=weight, image_encoder_folder=None)
     torch.manual_seed(2)
-    latents, text, embeds = torch.randn(2, 4, LATENT, LATENT), torch.randn(2, 77, 32), [torch.randn(2, 1, 32)]
+    shape = (2, 1, PATCH_TOKENS, 32) if "plus" in weight else (2, 1, 32)  # Plus reads patch tokens, plain the pooled one
+    latents, text, embeds = torch.randn(2, 4, LATENT, LATENT), torch.randn(2, 77, 32), [torch.randn(*shape)]
     with torch.no_grad():
         expected = pipe.unet(latents, 10, encoder_hidden_states=text, added_cond_kwargs={"image_embeds": embeds}).sample
         attention.install(pipe.unet)
@@ -142,7 +143,7 @@ def test_masks_that_do_not_fit_the_batch_are_refused():
         state.layer_masks(256, 2, torch.zeros(1))
 
 
-def test_scene_layout_binds_each_foreground_entity_to_its_frame0_box_and_the_background_everywhere(tmp_path, scene_pipe):
+def test_scene_layout_binds_each_foreground_entity_to_its_frame0_box_and_the_background_outside_them(tmp_path, scene_pipe):
     from PIL import Image
 
     from flowdrafter.core.edits import set_reference
@@ -157,5 +158,6 @@ def test_scene_layout_binds_each_foreground_entity_to_its_frame0_box_and_the_bac
     sb = set_reference(sb, "garden", Reference(image=rel, source="upload"))
     layout = scene_layout(project, sb, sb.scene("s1"), scene_pipe[0].tokenizer)
     assert layout.boxes == [tuple(sb.scene("s1").tracks[0].keyframes[0].box), tuple(sb.scene("s1").tracks[1].keyframes[0].box)]
-    assert [region for region, _ in layout.references] == [0, 1, -1]  # kitten, ball in their boxes; garden everywhere
+    assert [region for region, _ in layout.references] == [0, 1, 2]  # kitten, ball in their boxes; garden outside them
+    assert layout.background_region == 2
     assert set(layout.token_regions) == {-1, 0, 1}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from builders.sinks import ListSink
 
 from flowdrafter.core.errors import Cancelled
 from flowdrafter.core.storyboard import parse_storyboard
@@ -11,14 +12,6 @@ from flowdrafter.generators.base import RenderContext, available, get_generator
 from flowdrafter.generators.diffusion.selftest import make_project
 
 WIDTH, HEIGHT = 96, 64
-
-
-class ListSink:
-    def __init__(self) -> None:
-        self.frames: list[np.ndarray] = []
-
-    def write(self, frame: np.ndarray) -> None:
-        self.frames.append(np.array(frame, copy=True))
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import pytest
 
 from flowdrafter.core.errors import FlowDrafterError
 from flowdrafter.core.images import load_asset_image
-from flowdrafter.core.settings import get_settings
 from flowdrafter.generators.diffusion.references import make_reference_candidates
 from flowdrafter.ui.cli import main
 
@@ -34,16 +33,6 @@ def test_unknown_entity_and_bad_counts_are_user_errors(project, sample_storyboar
         make_reference_candidates(project, sample_storyboard, "dragon", 1, settings=tiny_settings)
     with pytest.raises(FlowDrafterError, match="between 1 and"):
         make_reference_candidates(project, sample_storyboard, "kitten", 0, settings=tiny_settings)
-
-
-@pytest.fixture
-def tiny_env(monkeypatch, tiny_overrides, tmp_path):
-    for key, value in tiny_overrides.items():
-        monkeypatch.setenv(f"FLOWDRAFTER_{key.upper()}", value)
-    monkeypatch.setenv("FLOWDRAFTER_STEPS", "2")
-    monkeypatch.setenv("FLOWDRAFTER_DEVICE", "cpu")
-    monkeypatch.setenv("FLOWDRAFTER_DATA_DIR", str(tmp_path / "data"))
-    get_settings.cache_clear()  # fixtures that ran earlier (project) may have read the settings already
 
 
 def test_refs_command_stores_candidates_and_sets_a_missing_reference(project, tiny_env, capsys):

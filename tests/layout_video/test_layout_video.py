@@ -230,7 +230,7 @@ def test_a_lora_built_here_is_loaded_for_its_move_with_its_weight_and_static_tur
     pipe.enable_free_noise(context_length=4, context_stride=1)  # as the generator does for a 4-frame scene
     x = torch.randn(2, 4, 4, 8, 8, generator=torch.Generator().manual_seed(0))
     emb = torch.randn(8, 77, pipe.text_encoder.config.hidden_size, generator=torch.Generator().manual_seed(1))
-    zero = [torch.zeros(2, 1, pipe.image_encoder.config.projection_dim)]
+    zero = gen._image_embeds(pipe, [], torch.device("cpu"), True)  # what a scene without references gets
 
     def run():
         with torch.no_grad():

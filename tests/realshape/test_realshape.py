@@ -65,7 +65,7 @@ def test_every_generator_makes_the_planned_frames_at_the_storyboard_size(selftes
     assert set(results) == set(GENERATOR_JOBS)
     assert (results["refs"]["width"], results["refs"]["height"], results["refs"]["facts"]["mode"]) == (512, 512, "RGBA")
     assert (results["scene-image"]["width"], results["scene-image"]["height"]) == (WIDTH, HEIGHT)
-    for job in ("drafter", "drafter-cogvideox", "layout-video", "layout-video-48"):
+    for job in ("drafter", "drafter-svd", "drafter-cogvideox", "layout-video", "layout-video-48"):
         want = LONG_FRAMES if job.endswith("48") else FRAMES
         assert (results[job]["frames"], results[job]["width"], results[job]["height"]) == (want, WIDTH, HEIGHT), job
 
@@ -75,8 +75,14 @@ def test_models_run_at_their_real_non_square_sizes(selftest):
     sizes = {job: r["model_size"] for job, r in results.items()}
     assert sizes["scene-image"] == "512x320"  # SD-1.5 native 512 on the long side: latents 64x40
     assert sizes["drafter-cogvideox"] == "720x480"  # learned positions: CogVideoX-5b-I2V's one size
-    assert sizes["drafter"] == "256x128"  # SVD-XT, capped for the CPU (i2v_max_side), in multiples of 64
+    assert sizes["drafter"] == "256x160"  # Wan2.2-TI2V-5B, capped for the CPU (i2v_max_side), in multiples of 32
+    assert sizes["drafter-svd"] == "256x128"  # SVD-XT, capped for the CPU (i2v_max_side), in multiples of 64
     assert sizes["layout-video"] == sizes["layout-video-48"] == "256x160"  # capped for the CPU
+
+
+def test_the_default_drafter_render_makes_the_missing_reference_before_the_video(selftest):
+    _, results = selftest
+    assert results["drafter"]["facts"]["references_made"] == 1  # the ball's (SD-1.5, 512x512, then cut out)
 
 
 def test_a_48_frame_scene_peaks_at_most_1_5x_the_memory_of_16_frames(selftest):

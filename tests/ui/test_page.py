@@ -77,3 +77,14 @@ def test_the_render_button_says_where_renders_run(tmp_path):
             assert target.value == f"Renders run in {where}"
         finally:
             services.cleanup()
+
+
+def test_the_render_log_ends_with_the_generators_warnings():
+    from types import SimpleNamespace
+
+    log = views.RenderLog()
+    log.progress(0.5, "s1: video: step 1/2")
+    report = SimpleNamespace(rendered=["s1"], reused=[], warnings=["the SVD model ignores the action text"])
+    text = log.done(report)
+    assert text.startswith("done: 1 rendered, 0 reused\ns1: video: step 1/2")
+    assert text.endswith("\nwarning: the SVD model ignores the action text")

@@ -43,6 +43,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--generator", default="animatic", help="generator name (default: animatic)")
     p.add_argument("--scene", action="extend", nargs="+", dest="scenes", metavar="ID", help="only these scenes")
     p.add_argument("--force", action="store_true", help="render even when a cached clip is valid")
+    p.add_argument("--no-auto-refs", action="store_true",
+                   help="drafter: do not make missing entity references (setting auto_references); warns per scene instead")
     p.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
                    help="render scenes as Ray tasks: alone, on a private local Ray instance; 'auto', HOST:PORT or "
                         "ray://HOST:PORT joins a cluster (default: the ray_address setting; needs flowdrafter[cluster])")  # fmt: skip
@@ -70,7 +72,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     from flowdrafter.core.settings import load_settings
     from flowdrafter.generators.render import render_storyboard
 
-    settings = load_settings(ray_address=args.ray)
+    settings = load_settings(ray_address=args.ray, auto_references=False if args.no_auto_refs else None)
     if settings.ray_address:
         from flowdrafter.generators.cluster import import_ray
 

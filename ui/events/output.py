@@ -44,17 +44,18 @@ def wire(ev: Events) -> None:
 
         @user_errors
         def run_rerender(s: Session, scene_id: str, generator: str, request: gr.Request, progress: gr.Progress = gr.Progress()) -> Iterator[dict]:
-            project, sid = state.project(s), views.pick_scene(state.storyboard(s), scene_id)
+            project, sid, log = state.project(s), views.pick_scene(state.storyboard(s), scene_id), views.RenderLog()
             job = ev.job(request, lambda report, cancelled: render(project, generator, scene_ids=[sid], force=True, settings=settings,
                                                                     progress=report, is_cancelled=cancelled))  # fmt: skip
             try:
                 for step in job:
                     progress(step.fraction or 0.0, desc=step.message)
+                    yield {tab.log: log.progress(step.fraction, step.message)}
                 report = job.result
             except Cancelled:
                 yield {tab.log: f"cancelled the re-render of scene {sid}"}
                 return
-            yield {tab.clips: views.clip_items(report, ev.link(s, request)), tab.log: f"re-rendered scene {sid}"}
+            yield {tab.clips: views.clip_items(report, ev.link(s, request)), tab.log: f"re-rendered scene {sid}; " + log.done(report)}
 
         tab.rerender.click(run_rerender, [page.session, page.storyboard.scene_list, tab.generator], [tab.clips, tab.log],
                            api_visibility=PRIVATE, concurrency_id=GPU_QUEUE, concurrency_limit=1)  # fmt: skip
