@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from flowdrafter.core.settings import Settings
+from flowdrafter.core.storyboard import parse_storyboard
 from flowdrafter.ui import state, views
 from flowdrafter.ui.app import build_app, page_of
 from flowdrafter.ui.services import Services
@@ -62,8 +63,13 @@ def test_the_shown_scene_carries_its_plan_quality(built):
     page = page_of(demo)
     kitten = page.view(views.shown(session, views.focus("s1", 0, None), lambda path: str(path)))[page.storyboard.quality]
     chase = page.view(views.shown(session, views.focus("s2", 0, None), lambda path: str(path)))[page.storyboard.quality]
-    assert "Plan quality 20/21" in kitten and "✗" not in kitten
-    assert "✗ layout" in chase and "the previous scene ended with it" in chase  # the kitten jumps between s1 and s2
+    assert "Plan quality 21/21" in kitten and "✗" not in kitten
+    assert "✓ layout" in chase and "✗" not in chase
+    # the kitten jumps across the cut between s1 and s2: s2 says so
+    doc = state.storyboard(session).model_dump(mode="json")
+    doc["scenes"][1]["tracks"][0]["keyframes"][0]["box"] = [0.6, 0.48, 0.83, 0.92]
+    jumped = views.scene_quality(parse_storyboard(doc), "s2")
+    assert "Plan quality 19/21" in jumped and "✗ layout" in jumped and "the previous scene ended with it" in jumped
 
 
 def test_the_render_button_says_where_renders_run(tmp_path):
