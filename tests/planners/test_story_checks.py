@@ -45,7 +45,12 @@ def fixed_ok(s: ScriptReply, cast: list[str], prompt: str, kind: str) -> ScriptR
     ("a caterpillar becomes a butterfly and flies over a meadow", ["caterpillar", "butterfly"]),
     ("a knight and a dragon fight on a castle wall", ["knight", "dragon"]),
     ("the camera pans across a snowy mountain as an eagle soars", ["eagle"]),
-    ("un chat noir saute sur le toit puis regarde la lune", []),  # not English: the LLM's cast alone
+    ("un chat noir saute sur le toit puis regarde la lune", ["chat"]),  # French: the noun after the article
+    ("ein kleines Boot segelt über den See, dann springt ein Fisch aus dem Wasser", ["boot", "fisch"]),  # German: capitalised nouns
+    ("una niña suelta un globo rojo que sube al cielo", ["niña"]),
+    ("il gatto salta sul tetto e poi guarda la luna", ["gatto"]),
+    ("une chenille devient un papillon", ["chenille", "papillon"]),
+    ("鳥が空を飛ぶ", []),  # a language without our function words: the LLM's cast alone
 ])
 def test_subjects_come_from_the_prompts_grammar(prompt, expected):
     assert subjects(prompt) == expected
@@ -72,7 +77,10 @@ def test_cast_is_verified_against_the_prompt():
     assert verify_cast(INSECT, [("garden", "garden"), ("flower", "flower")]) == ["insect", "garden", "flower"]
     assert verify_cast("a fox sleeps in the forest", [("forest", "forest")]) == ["fox"]  # "in the forest": a place
     assert verify_cast("a red fox chases a hare, then the fox sleeps", [("fox", "fox"), ("hare", "hare")]) == ["red fox", "hare"]
-    assert verify_cast("un chat noir saute sur le toit", [("chat noir", "black cat")]) == ["black cat"]
+    assert verify_cast("un chat noir saute sur le toit", [("toit", "roof"), ("chat noir", "black cat")]) == ["black cat"]  # the roof: a place
+    assert verify_cast("un chat noir saute sur le toit", [("chat", "frog")]) == ["chat"]  # an example's name: the prompt's noun
+    assert verify_cast("ein Boot segelt, dann springt ein Fisch", [("boot", "boat")]) == ["boat", "fisch"]  # the forgotten subject comes back
+    assert verify_cast("鳥が空を飛ぶ", [("鳥が空を飛ぶ", "bird")]) == ["bird"]  # no words of ours: the LLM's English name
     assert "butterfly" not in candidate_names(INSECT)  # the schema's enum: an example's names cannot come in
 
 
