@@ -58,17 +58,17 @@ def verify_cast(prompt: str, picked: list[tuple[str, str]]) -> list[str]:
     then the prompt's own noun stands ("chat", "Fisch"): a subject is never lost to a bad translation."""
     english = is_english(prompt)
     subs = subjects(prompt)
-    places = {p.text for p in noun_phrases(prompt) if p.place and not p.subject} if language(prompt) else set()
+    places = {head(p.text) for p in noun_phrases(prompt) if p.place and not p.subject} if language(prompt) else set()
     names: list[str] = list(subs)
     for said, name in picked:
-        if said in places:
-            continue
+        if head(said) in places and not any(same_thing(said, s) != "different" for s in subs):
+            continue  # "mountain" of "across a snowy mountain" is a place, whichever of its words were picked
         if english:
             if not any(same_thing(said, s) != "different" for s in subs):
                 names.append(said)
             continue
         native = next((k for k, s in enumerate(subs) if s in words(said)), None)  # "chat noir" names the subject "chat"
-        chosen = name if _translation(name, said) else said
+        chosen = name if _translation(name, said, prompt) else said
 
         if native is None:
             names.append(chosen)
@@ -77,10 +77,13 @@ def verify_cast(prompt: str, picked: list[tuple[str, str]]) -> list[str]:
     return [n for n in one_per_thing(names) if head(n)][:MAX_CAST]
 
 
-def _translation(name: str, said: str) -> bool:
-    """Could `name` be the English for the prompt's words `said`? Plain words, and not a name from our
-    examples, unless it looks like the prompt's word itself ("boat" for "Boot", never "frog" for "chat")."""
+def _translation(name: str, said: str, prompt: str) -> bool:
+    """Could `name` be the English for the prompt's words `said`? A few plain words, not more of the
+    prompt ("un chat noir saute sur le toit" is a clause, not a name), and not a name from our examples,
+    unless it looks like the prompt's word itself ("boat" for "Boot", never "frog" for "chat")."""
     ws = words(name)
-    if not ws or not all(w.isalpha() for w in ws):
+    if not ws or len(ws) > 3 or not all(w.isalpha() for w in ws):
+        return False
+    if (set(ws) - set(words(said))) & set(words(prompt)):
         return False
     return head(name) not in example_words() or any(SequenceMatcher(None, head(name), w).ratio() >= 0.5 for w in words(said))

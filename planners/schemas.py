@@ -50,7 +50,7 @@ def cast_schema(candidates: list[str], plain: bool) -> dict[str, Any]:
 
 
 def script_schema(scenes: int | None, names: list[str] | None = None) -> dict[str, Any]:
-    """`names`: the foreground names allowed (the cast and the prompt's other noun phrases); None: any."""
+    """`names`: the foreground names allowed (the cast and the prompt's other things); None: any."""
     lo, hi = (scenes, scenes) if scenes else (1, MAX_PLAN_SCENES)
     name = {"type": "string", "enum": list(names)} if names else _str(NAME_LEN)
     scene = _obj(

@@ -16,7 +16,7 @@ from functools import lru_cache
 from .checks import Problem
 from .schemas import MAX_FOREGROUND, ScriptReply, ScriptScene
 from .templates import VERSIONS, load
-from .words import DETERMINERS, babbles, clauses, content, head, is_english, likeness, mentions, noun_phrases, repeats, same_thing, story_positions, subjects, tokens, words
+from .words import DETERMINERS, FILM_WORDS, babbles, candidate_names, clauses, content, head, is_english, likeness, mentions, noun_phrases, repeats, same_thing, story_positions, subjects, tokens, words
 
 SAME_EVENT = 0.8  # likeness at which two events (or titles) tell the same moment
 ORDER_SLACK = 0.15  # a scene may reach this far back into the prompt (shared words) without breaking order
@@ -48,9 +48,15 @@ def _coverage(script: ScriptReply, cast: list[str]) -> list[Problem]:
 
 def not_a_place(background: str, cast: list[str]) -> bool:
     """"1.5s", "city is a busy place. Cars drive on.", "horse is drinking from the sea": a small model's
-    backgrounds that name no place (a number, a sentence, a character of the story doing something)."""
+    backgrounds that name no place (a number, a sentence, a character of the story doing something, the
+    word "background" itself or a field name like "background_image")."""
     ws = words(background)
+    if "_" in background or head(background) in FILM_WORDS | NO_PLACE:
+        return True
     return babbles(background) or len(content(background)) > 4 or (len(ws) > 2 and any(mentions(background, c) for c in cast))
+
+
+NO_PLACE = frozenset("image picture place location setting backdrop".split())
 
 
 def _copies(script: ScriptReply, prompt: str, cast: list[str] = ()) -> list[Problem]:
@@ -177,11 +183,16 @@ def _one_name_each(scenes: list[ScriptScene], cast: list[str], prompt: str) -> l
             if m != n and same_thing(n, m) == "same" and len(m) > len(canon.get(n, n)):
                 if not any(n in s.foreground and m in s.foreground for s in scenes):
                     canon[n] = m
+    # a foreground name that is nobody of the cast but the place of a scene ("garden" in front of the
+    # garden) is the place: it leaves the foreground
+    backgrounds = [s.background for s in scenes]
+    extras = {n for n in names if not any(same_thing(n, c) != "different" for c in cast) and any(same_thing(n, b) == "same" for b in backgrounds)}
+    names = [n for n in names if n not in extras]
     actors = names + cast
     places = [s.background for s in scenes if not any(same_thing(s.background, a) == "same" for a in actors)]
     out = []
     for s in scenes:
-        fg = list(dict.fromkeys(canon.get(n, n) for n in s.foreground))
+        fg = list(dict.fromkeys(canon.get(n, n) for n in s.foreground if n not in extras))
         bg = s.background
         if any(same_thing(bg, a) == "same" for a in actors):
             bg = places[0] if places else place_of(prompt, cast) or "background"
@@ -271,6 +282,13 @@ def _cover(scenes: list[ScriptScene], cast: list[str], prompt: str) -> list[Scri
 
 
 TIMES = frozenset("sunset sunrise dawn dusk night midnight noon morning evening afternoon day daytime twilight".split())
+
+
+def things(prompt: str) -> list[str]:
+    """The prompt's noun phrases (and their shorter tails) that are no place ("across a beach") and no
+    time ("at sunset"): what may stand in a scene's foreground besides the cast."""
+    places = {head(p.text) for p in noun_phrases(prompt) if p.place and not p.subject}
+    return [n for n in candidate_names(prompt) if head(n) not in places | TIMES]
 
 
 def place_of(prompt: str, cast: list[str] = ()) -> str | None:

@@ -144,6 +144,16 @@ def test_implausible_overlap_and_contact_words():
     assert "overlap" not in kinds(check_layout(lay, ctx("the girl carries the boy on her back", people)))
 
 
+def test_four_entities_on_one_box_are_spread_out():
+    """SmolLM2 gave a city's four entities the same thin box; moving pairs one by one left them stacked."""
+    names = {e: e for e in ("city", "cars", "fireworks", "river")}
+    same = [0.5, 0.6, 1.0, 1.0]
+    lay = layout({0: {e: same for e in names}, 15: {e: same for e in names}})
+    fixed = fixed_ok(lay, ctx("cars drive along a bridge", names), "overlap")
+    t = tracks_of(fixed)
+    assert all(box_iou(t[a][0][1], t[b][0][1]) <= 0.6 for a in names for b in names if a < b)
+
+
 @pytest.mark.parametrize("camera", [CameraMotion.static, CameraMotion.zoom_in, CameraMotion.pan_right])
 def test_background_motion_is_the_backgrounds_own_not_the_cameras(camera):
     """A river may flow past a static or zooming camera; a still field does not move because the camera pans."""
