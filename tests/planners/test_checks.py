@@ -191,6 +191,20 @@ def test_continuity_across_a_cut():
     assert check_layout(lay, ctx("the fox keeps sniffing the snow", previous=prev, continues=False)) == []
 
 
+def test_what_a_fix_causes_is_fixed_too():
+    """Moving the fox to where the previous scene left it puts it on the hare: the overlap, which the
+    checks did not see before the fix, is mended in a second pass."""
+    from flowdrafter.planners.refine import refine_layout
+
+    names = {"fox": "fox", "hare": "hare"}
+    lay = layout({0: {"fox": [0.05, 0.5, 0.25, 0.8], "hare": [0.7, 0.5, 0.9, 0.8]}, 15: {"fox": [0.1, 0.5, 0.3, 0.8], "hare": [0.7, 0.5, 0.9, 0.8]}})
+    c = ctx("the fox keeps sniffing the snow", names, previous={"fox": (0.7, 0.5, 0.9, 0.8)}, continues=True)
+    assert kinds(check_layout(lay, c)) == ["continuity"]
+    fixed, notes = refine_layout(None, lay, c, label="layout s1", template="t", messages=[], schema={}, max_tokens=1,
+                                 validate=lambda d: d, repair=lambda d: d, rounds=0)
+    assert check_layout(fixed, c) == [] and not [n for n in notes if "unresolved" in n]
+
+
 def _as_layout(scene: Scene) -> LayoutReply:
     frames = sorted({k.frame for t in scene.tracks for k in t.keyframes} | {n.frame for n in scene.frames})
     return layout(
