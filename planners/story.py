@@ -68,7 +68,9 @@ def _copies(script: ScriptReply, prompt: str, cast: list[str] = ()) -> list[Prob
             out.append(Problem("copy", f"scene {i}: its event repeats the whole story; write only the part of the story scene {i} shows", scene=str(i)))
         if repeats(s.title, prompt):
             out.append(Problem("copy", f"scene {i}: its title repeats the whole story; give it a short title of its own", scene=str(i)))
-        if babbles(s.event, 2) or babbles(s.title):
+        if many and titled(s, script.title) and not repeats(s.event, prompt, MIN_EVENT_COPY_WORDS):  # a copy is said above
+            out.append(Problem("copy", f"scene {i}: its event is a title, not what happens; write one sentence: who does what in scene {i}", scene=str(i)))
+        elif babbles(s.event, 2) or babbles(s.title):
             what = "event" if babbles(s.event, 2) else "title"
             out.append(Problem("copy", f"scene {i}: its {what} is not a plain sentence (it repeats itself or has no words); write one", scene=str(i)))
         if repeats(s.background, prompt, 4):
@@ -87,7 +89,7 @@ def _order(script: ScriptReply, prompt: str) -> list[Problem]:
     out = []
     for i in range(len(scenes)):
         for j in range(i + 1, len(scenes)):
-            if likeness(scenes[i].event, scenes[j].event) >= SAME_EVENT:
+            if same_moment(scenes[i].event, scenes[j].event):
                 out.append(Problem("order", f"scenes {i + 1} and {j + 1} tell the same moment (\"{scenes[j].event}\"); make each scene a different step of the story", scene=str(j + 1)))
             elif likeness(scenes[i].title, scenes[j].title) >= SAME_EVENT:
                 out.append(Problem("order", f"scenes {i + 1} and {j + 1} have nearly the same title; give each scene its own title", scene=str(j + 1)))
@@ -101,6 +103,19 @@ def _order(script: ScriptReply, prompt: str) -> list[Problem]:
         elif p > furthest:
             furthest, where = p, i
     return out
+
+
+CLOSE_UP = "close-up: "
+
+
+def same_moment(a: str, b: str) -> bool:
+    """Two events tell the same moment; a close-up of a step is another shot than the step itself."""
+    return likeness(a, b) >= SAME_EVENT and a.lower().startswith(CLOSE_UP) == b.lower().startswith(CLOSE_UP)
+
+
+def titled(scene: ScriptScene, title: str) -> bool:
+    """The event is only the scene's or the video's title ("Paper Plane, Desk, Desk"): nothing happens."""
+    return _key(scene.event) in (_key(scene.title), _key(title))
 
 
 def _identity(script: ScriptReply, cast: list[str]) -> list[Problem]:
@@ -220,18 +235,26 @@ def _own_steps(scenes: list[ScriptScene], prompt: str, title: str) -> list[Scrip
     are rebuilt from the event."""
     steps = [with_subject(clauses(prompt), k, prompt) for k in range(len(clauses(prompt)))]
     n = len(scenes)
+
+    def bad(k: int) -> bool:  # this scene's event is to be replaced
+        s = scenes[k]
+        copied = (n > 1 and repeats(s.event, prompt, MIN_EVENT_COPY_WORDS)) or babbles(s.event, 2) or (n > 1 and titled(s, title))
+        return copied or any(same_moment(s.event, scenes[j].event) for j in range(k))
+
+    kept = [s.event for k, s in enumerate(scenes) if not bad(k)]  # events that stay: their steps are told
     out: list[ScriptScene] = []
     for i, s in enumerate(scenes):
         event, name = s.event, s.title
-        copied = (n > 1 and repeats(event, prompt, MIN_EVENT_COPY_WORDS)) or babbles(event, 2)
-        repeated = any(likeness(event, o.event) >= SAME_EVENT for o in out)
-        if (copied or repeated) and (len(steps) > 1 or babbles(event, 2)):
+        copied = (n > 1 and repeats(event, prompt, MIN_EVENT_COPY_WORDS)) or babbles(event, 2) or (n > 1 and titled(s, title))
+        repeated = any(same_moment(event, o.event) for o in out)
+        if (copied or repeated) and (len(steps) > 1 or copied):
             at = min(i * len(steps) // n, len(steps) - 1)
-            untold = [steps[k] for k in [*range(at, len(steps)), *range(at)] if not any(likeness(steps[k], o.event) >= SAME_EVENT for o in out)]
-            close = f"close-up: {steps[at]}"
+            told = [o.event for o in out] + kept
+            untold = [steps[k] for k in [*range(at, len(steps)), *range(at)] if not any(same_moment(steps[k], t) for t in told)]
+            close = f"{CLOSE_UP}{steps[at]}"
             if untold:
                 event = untold[0]
-            elif not any(likeness(close, o.event) >= SAME_EVENT for o in out):
+            elif not any(same_moment(close, t) for t in told):
                 event = close
             elif copied:  # telling one step twice still beats retelling the whole story
                 event = steps[at]

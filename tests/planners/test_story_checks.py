@@ -140,6 +140,32 @@ def test_a_field_name_is_no_place():
     assert [x.background for x in fixed_ok(s, ["insect"], INSECT, "copy").scenes] == ["garden", "garden"]
 
 
+def test_a_title_is_no_event():
+    plane = "a paper plane flies from right to left through an office and lands on a desk"
+    s = script(("Paper Plane, Desk, Desk", ["paper plane"], "office", "Paper Plane, Desk, Desk"),
+               ("a paper plane flies from right to left through an office", ["paper plane"], "office"),
+               ("the paper plane lands on a desk", ["paper plane"], "office"))
+    assert "scene 1: its event is a title, not what happens; write one sentence: who does what in scene 1" in [p.message for p in story_problems(s, ["paper plane"], plane)]
+    fixed = fixed_ok(s, ["paper plane"], plane, "copy")
+    assert [x.event for x in fixed.scenes] == [
+        "a paper plane flies from right to left through an office", "close-up: a paper plane flies from right to left through an office",
+        "the paper plane lands on a desk"]  # in the story's order; both steps are told, so the title becomes a close-up
+    assert story_problems(fixed, ["paper plane"], plane) == []
+
+
+def test_a_repeated_step_becomes_a_close_up_of_its_own():
+    """Scenes 1 and 3 both release the balloon and scene 2 already tells the rest: scene 3 cannot take an
+    untold step, so it shows its step as a close-up, which is another shot, not the same moment."""
+    balloon = "a little girl releases a red balloon, which floats up into the sky"
+    cast = ["little girl", "red balloon"]
+    s = script(("a little girl releases a red balloon", cast, "park"), ("the red balloon floats up into the sky", ["red balloon"], "sky"),
+               ("a little girl releases a red balloon", cast, "park"))
+    fixed = fixed_ok(s, cast, balloon, "order")
+    assert [x.event for x in fixed.scenes] == [
+        "a little girl releases a red balloon", "close-up: a little girl releases a red balloon", "the red balloon floats up into the sky"]
+    assert story_problems(fixed, cast, balloon) == []
+
+
 def test_story_order_and_distinct_scenes():
     s = script(("the insect climbs a flower", ["insect"], "garden"), ("the insect crosses the garden from left to right", ["insect"], "garden"))
     problems = story_problems(s, ["insect"], INSECT)
