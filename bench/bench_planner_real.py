@@ -138,10 +138,11 @@ def judge(result: dict, subjects: list[list[str]]) -> dict:
         return {"planned": "error: " + result["error"][:60], "covered": 0, "subjects": len(subjects), "copies": 0, "duplicates": 0,
                 "repairs": 0, "reasks": result["reasks"], "passed": 0, "checks": 0, "tokens": result["tokens"], "seconds": result["seconds"]}
     data = dict(result["storyboard"])
-    data["cast"] = [alts[0] for alts in subjects]  # judge both planners against the same hand-written cast
+    heads = {head(e["name"]) for e in data["entities"]}
+    # judge both planners against the same hand-written cast, each subject by the name the plan uses ("chat" or "cat")
+    data["cast"] = [next((a for a in alts if a in heads), alts[0]) for alts in subjects]
     sb = Storyboard.model_validate(data)
     prompt = sb.prompt
-    heads = {head(e.name) for e in sb.entities}
     covered = sum(any(a in heads for a in alts) for alts in subjects)
     texts = [e.description for e in sb.entities] + [s.title for s in sb.scenes] + [n.description for s in sb.scenes for n in s.frames]
     texts += [s.event for s in sb.scenes] if len(sb.scenes) > 1 else []
