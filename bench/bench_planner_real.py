@@ -61,7 +61,24 @@ PROMPTS: list[tuple[str, list[list[str]]]] = [
 # -- worker: plans every prompt with whichever `flowdrafter` package is first on sys.path ------------------
 
 
-def worker(model: str, out: Path, count: int) -> None:
+class TimedCache:
+    """A reply cache that adds up how long its hits took to generate the first time."""
+
+    def __init__(self, root: Path):
+        from flowdrafter.planners.cache import ReplyCache
+
+        self.cache, self.generated = ReplyCache(root), 0.0
+
+    def get(self, key: str) -> dict | None:
+        hit = self.cache.get(key)
+        self.generated += float(hit.get("seconds", 0.0)) if hit else 0.0
+        return hit
+
+    def put(self, key: str, entry: dict) -> None:
+        self.cache.put(key, entry)
+
+
+def worker(model: str, out: Path, count: int, cache_dir: Path | None = None) -> None:
     from flowdrafter.core.errors import FlowDrafterError
     from flowdrafter.core.settings import Settings
     from flowdrafter.planners.ask import Asker
@@ -72,14 +89,15 @@ def worker(model: str, out: Path, count: int) -> None:
     llm = open_llm(settings)
     results = []
     for prompt, _ in PROMPTS[:count]:
-        asker = Asker(llm=llm, settings=settings, seed=0)
+        cache = TimedCache(cache_dir) if cache_dir is not None else None
+        asker = Asker(llm=llm, settings=settings, seed=0, cache=cache)
         start = time.perf_counter()
         try:
-            sb, error = plan(prompt, settings=settings, scenes=SCENES, seed=0, use_cache=False, asker=asker).model_dump(mode="json"), None
+            sb, error = plan(prompt, settings=settings, scenes=SCENES, seed=0, use_cache=cache is not None, asker=asker).model_dump(mode="json"), None
         except FlowDrafterError as err:
             sb, error = None, str(err)
         results.append({
-            "prompt": prompt, "storyboard": sb, "error": error, "seconds": time.perf_counter() - start,
+            "prompt": prompt, "storyboard": sb, "error": error, "seconds": time.perf_counter() - start + (cache.generated if cache else 0.0),
             "tokens": sum(s.tokens for s in asker.stats), "calls": len(asker.stats),
             "reasks": sum(s.label.endswith("(again)") for s in asker.stats),
         })
@@ -98,12 +116,13 @@ def baseline_package(tmp: Path) -> Path:
     return tmp
 
 
-def run(which: str, model: str, count: int, tmp: Path) -> list[dict]:
+def run(which: str, model: str, count: int, tmp: Path, cache: Path | None = None) -> list[dict]:
     out = tmp / f"{which}.json"
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")}
     if which == "baseline":
         env["PYTHONPATH"] = str(baseline_package(tmp / "baseline"))
-    subprocess.run([sys.executable, __file__, "--worker", str(out), "--model", model, "--prompts", str(count)], env=env, check=True)
+    more = ["--cache", str(cache)] if cache is not None and which != "baseline" else []
+    subprocess.run([sys.executable, __file__, "--worker", str(out), "--model", model, "--prompts", str(count), *more], env=env, check=True)
     return json.loads(out.read_text())
 
 
@@ -119,10 +138,11 @@ def judge(result: dict, subjects: list[list[str]]) -> dict:
         return {"planned": "error: " + result["error"][:60], "covered": 0, "subjects": len(subjects), "copies": 0, "duplicates": 0,
                 "repairs": 0, "reasks": result["reasks"], "passed": 0, "checks": 0, "tokens": result["tokens"], "seconds": result["seconds"]}
     data = dict(result["storyboard"])
-    data["cast"] = [alts[0] for alts in subjects]  # judge both planners against the same hand-written cast
+    heads = {head(e["name"]) for e in data["entities"]}
+    # judge both planners against the same hand-written cast, each subject by the name the plan uses ("chat" or "cat")
+    data["cast"] = [next((a for a in alts if a in heads), alts[0]) for alts in subjects]
     sb = Storyboard.model_validate(data)
     prompt = sb.prompt
-    heads = {head(e.name) for e in sb.entities}
     covered = sum(any(a in heads for a in alts) for alts in subjects)
     texts = [e.description for e in sb.entities] + [s.title for s in sb.scenes] + [n.description for s in sb.scenes for n in s.frames]
     texts += [s.event for s in sb.scenes] if len(sb.scenes) > 1 else []
@@ -169,9 +189,11 @@ def main() -> None:
     parser.add_argument("--prompts", type=int, default=len(PROMPTS))
     parser.add_argument("--save", type=Path, help="also write the raw results (both planners) as JSON here")
     parser.add_argument("--baseline-from", type=Path, help="reuse the baseline results a --save of an earlier run wrote (same model, prompts and seed)")
+    parser.add_argument("--cache", type=Path, help="a reply cache folder for the current planner: while tuning, a rerun asks only the changed questions "
+                        "(replies are the same for the same question and seed; seconds count each reply's first generation)")
     args = parser.parse_args()
     if args.worker:
-        worker(args.model, args.worker, args.prompts)
+        worker(args.model, args.worker, args.prompts, args.cache)
         return
     from builders.smollm import smollm_gguf
     from flowdrafter.core.settings import get_settings
@@ -182,7 +204,7 @@ def main() -> None:
             base = json.loads(args.baseline_from.read_text())["baseline"][: args.prompts]
         else:
             base = run("baseline", model, args.prompts, Path(tmp))
-        now = run("current", model, args.prompts, Path(tmp))
+        now = run("current", model, args.prompts, Path(tmp), args.cache)
     if args.save:
         args.save.write_text(json.dumps({"baseline": base, "current": now}))
     rows = [(b["prompt"], judge(b, s), judge(n, s)) for b, n, (_, s) in zip(base, now, PROMPTS)]

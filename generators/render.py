@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from flowdrafter.core import downloads
 from flowdrafter.core.atomic import atomic_write_text
 from flowdrafter.core.errors import Cancelled, RenderError
 from flowdrafter.core.project import Project
@@ -169,26 +170,28 @@ def render_storyboard(
             if todo and gen.settings.ray_address:
                 _render_on_ray(project, sb, gen, todo, results, done, total, frames, report_progress, cancelled, options, report.warnings)
                 todo = []
-            for ctx, job, note in todo:
-                scene = ctx.scene
-                start = done
+            # a model's first load downloads it: its lines ("download unet/...: 412.0 MB of 3.44 GB (12%), ...") go to the log
+            with downloads.reporting(lambda line: report_progress(done / total, line), cancelled):
+                for ctx, job, note in todo:
+                    scene = ctx.scene
+                    start = done
 
-                def scene_progress(fraction: float, message: str, _start: int = start, _n: int = scene.num_frames, _id: str = scene.id) -> None:
-                    report_progress((_start + min(max(fraction, 0.0), 1.0) * _n) / total, f"{_id}: {message}")
+                    def scene_progress(fraction: float, message: str, _start: int = start, _n: int = scene.num_frames, _id: str = scene.id) -> None:
+                        report_progress((_start + min(max(fraction, 0.0), 1.0) * _n) / total, f"{_id}: {message}")
 
-                ctx.progress = scene_progress
-                ctx.is_cancelled = cancelled
-                ctx.check_cancelled()
-                report_progress(done / total, f"{scene.id}: rendering")
+                    ctx.progress = scene_progress
+                    ctx.is_cancelled = cancelled
+                    ctx.check_cancelled()
+                    report_progress(done / total, f"{scene.id}: rendering")
 
-                def encode(tmp: Path, _ctx: RenderContext = ctx) -> None:
-                    with FfmpegSink(tmp, sb.width, sb.height, sb.fps, expected_frames=_ctx.scene.num_frames) as sink:
-                        gen.render_scene(_ctx, sink)
+                    def encode(tmp: Path, _ctx: RenderContext = ctx) -> None:
+                        with FfmpegSink(tmp, sb.width, sb.height, sb.fps, expected_frames=_ctx.scene.num_frames) as sink:
+                            gen.render_scene(_ctx, sink)
 
-                store_clip(job.clip, job.expected, encode, scene.id)
-                done += scene.num_frames
-                results[scene.id] = SceneRender(scene.id, job.clip, False, job.key, note)
-                report_progress(done / total, f"{scene.id}: rendered")
+                    store_clip(job.clip, job.expected, encode, scene.id)
+                    done += scene.num_frames
+                    results[scene.id] = SceneRender(scene.id, job.clip, False, job.key, note)
+                    report_progress(done / total, f"{scene.id}: rendered")
         finally:
             take = getattr(gen, "take_warnings", None)
             if callable(take):

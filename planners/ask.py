@@ -102,7 +102,7 @@ class Asker:
         rate = reply.tokens / reply.seconds if reply.seconds > 0 else 0.0
         self.say(f"{label}: {reply.tokens} tokens in {reply.seconds:.1f} s ({rate:.0f} tokens/s)" + (", cut at max_tokens" if reply.truncated else ""))
         if self.cache is not None:
-            self.cache.put(key, {"text": reply.text, "tokens": reply.tokens, "truncated": reply.truncated, "model": self.llm.model_id, "stage": stage})
+            self.cache.put(key, {"text": reply.text, "tokens": reply.tokens, "seconds": round(reply.seconds, 3), "truncated": reply.truncated, "model": self.llm.model_id, "stage": stage})
         return reply
 
     def ask(

@@ -16,11 +16,8 @@ from flowdrafter.core.atomic import atomic_write_text
 
 
 def reply_key(*, model_id: str, template: str, stage: str, request: dict[str, Any]) -> str:
-    blob = json.dumps(
-        {"model": model_id, "template": template, "stage": stage, "request": request},
-        sort_keys=True,
-        ensure_ascii=False,
-    )
+    """Keys are not sorted: the order of a schema's properties is the order the model writes them in."""
+    blob = json.dumps({"model": model_id, "template": template, "stage": stage, "request": request}, ensure_ascii=False)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 

@@ -9,6 +9,8 @@ The cast then bounds the script's foreground names and is what the coverage chec
 
 from __future__ import annotations
 
+from difflib import SequenceMatcher
+
 from flowdrafter.core.errors import PlanningError
 
 from .ask import Asker, strict
@@ -16,7 +18,7 @@ from .repair import repair_cast
 from .schemas import MAX_CAST, CastReply, cast_schema
 from .story import example_words
 from .templates import load
-from .words import candidate_names, head, is_english, noun_phrases, one_per_thing, same_thing, subjects
+from .words import candidate_names, head, is_english, language, noun_phrases, one_per_thing, same_thing, subjects, words
 
 
 def find_cast(asker: Asker, prompt: str) -> tuple[list[str], list[str]]:
@@ -49,13 +51,39 @@ def cast_problems(reply: CastReply, candidates: list[str]) -> list[str]:
 
 def verify_cast(prompt: str, picked: list[tuple[str, str]]) -> list[str]:
     """The cast, checked against the prompt's words: picks that are places are dropped (unless the prompt
-    makes them act), the prompt's own subjects are added, names of one thing are merged (the longest wins)."""
+    makes them act), the prompt's own subjects are added, names of one thing are merged (the longest wins).
+
+    For a prompt in another language the LLM picks the prompt's words and gives an English name; the name
+    is kept unless it is one of our examples' names (a small model copies "frog") or no name at all, and
+    then the prompt's own noun stands ("chat", "Fisch"): a subject is never lost to a bad translation."""
+    english = is_english(prompt)
     subs = subjects(prompt)
-    places = {p.text for p in noun_phrases(prompt) if p.place and not p.subject} if is_english(prompt) else set()
+    places = {head(p.text) for p in noun_phrases(prompt) if p.place and not p.subject} if language(prompt) else set()
     names: list[str] = list(subs)
-    for words, name in picked:
-        if words in places or any(same_thing(words, s) != "different" for s in subs):
+    for said, name in picked:
+        if head(said) in places and not any(same_thing(said, s) != "different" for s in subs):
+            continue  # "mountain" of "across a snowy mountain" is a place, whichever of its words were picked
+        if english:
+            if not any(same_thing(said, s) != "different" for s in subs):
+                names.append(said)
             continue
-        english_name = name if name.strip() and head(name) not in example_words() else words  # not an example's "frog"
-        names.append(words if is_english(prompt) else english_name)
+        native = next((k for k, s in enumerate(subs) if s in words(said)), None)  # "chat noir" names the subject "chat"
+        chosen = name if _translation(name, said, prompt) else said
+
+        if native is None:
+            names.append(chosen)
+        elif names[native] == subs[native]:
+            names[native] = chosen
     return [n for n in one_per_thing(names) if head(n)][:MAX_CAST]
+
+
+def _translation(name: str, said: str, prompt: str) -> bool:
+    """Could `name` be the English for the prompt's words `said`? A few plain words, not more of the
+    prompt ("un chat noir saute sur le toit" is a clause, not a name), and not a name from our examples,
+    unless it looks like the prompt's word itself ("boat" for "Boot", never "frog" for "chat")."""
+    ws = words(name)
+    if not ws or len(ws) > 3 or not all(w.isalpha() for w in ws):
+        return False
+    if (set(ws) - set(words(said))) & set(words(prompt)):
+        return False
+    return head(name) not in example_words() or any(SequenceMatcher(None, head(name), w).ratio() >= 0.5 for w in words(said))

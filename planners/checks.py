@@ -19,6 +19,7 @@ from .words import repeats
 
 MIN_SIDE = 0.04  # a box thinner than this is a speck, not a subject
 MIN_AREA = 0.005
+EPS = 1e-6  # boxes are written with 2 decimals: a side of exactly MIN_SIDE is allowed
 MAX_AREA = 0.8
 MAX_SPEED = 0.15  # centre travel per frame, in frame widths; faster reads as a teleport
 MIN_TRAVEL = 0.1  # a directed move must cover at least this much of the frame
@@ -154,7 +155,7 @@ def _boxes(tracks: dict[str, list[tuple[int, Box]]], ctx: SceneContext) -> list[
             if not all(math.isfinite(c) and 0.0 <= c <= 1.0 for c in box) or x0 >= x1 or y0 >= y1:
                 out.append(Problem("outside", f"{where}: box {_fmt(box)} is not inside the frame as [x0, y0, x1, y1] with 0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1", eid))
                 continue
-            if x1 - x0 < MIN_SIDE or y1 - y0 < MIN_SIDE or box_area(box) < MIN_AREA:
+            if x1 - x0 < MIN_SIDE - EPS or y1 - y0 < MIN_SIDE - EPS or box_area(box) < MIN_AREA - EPS:  # 0.12 - 0.08 < 0.04 in floats
                 out.append(Problem("small", f"{where}: box {_fmt(box)} is too small to draw a subject (make each side at least {MIN_SIDE} and the area at least {MIN_AREA})", eid))
             elif box_area(box) > MAX_AREA:
                 out.append(Problem("large", f"{where}: box {_fmt(box)} covers {box_area(box):.0%} of the frame; keep a foreground subject under {MAX_AREA:.0%}", eid))

@@ -124,25 +124,28 @@ def _directed(track: list[tuple[int, Box]], direction: str, last: int) -> list[t
     reversed_track = [(f, b) for (f, _), (_, b) in zip(track, reversed(track))]
     if len(track) > 1 and direction_ok(reversed_track, direction):
         return reversed_track
-    start = track[0][1]
+    start, stop = track[0][1], track[-1][1]
     w, h = start[2] - start[0], start[3] - start[1]
+    w1, h1 = stop[2] - stop[0], stop[3] - stop[1]  # each end keeps its size: "soars towards the camera" also grows
     cx, cy = box_center(start)
+    ex, ey = box_center(stop)
     if direction in ("right", "left"):
-        lo, hi = w / 2 + 0.02, 1 - w / 2 - 0.02
+        lo, hi = max(w, w1) / 2 + 0.02, 1 - max(w, w1) / 2 - 0.02
         a, b = (lo, hi) if direction == "right" else (hi, lo)
-        first, end = _place(a, cy, w, h), _place(b, cy, w, h)
+        first, end = _place(a, cy, w, h), _place(b, ey, w1, h1)
     elif direction in ("down", "up"):
-        lo, hi = h / 2 + 0.02, 1 - h / 2 - 0.02
+        lo, hi = max(h, h1) / 2 + 0.02, 1 - max(h, h1) / 2 - 0.02
         a, b = (lo, hi) if direction == "down" else (hi, lo)
-        first, end = _place(cx, a, w, h), _place(cx, b, w, h)
+        first, end = _place(cx, a, w, h), _place(ex, b, w1, h1)
     else:
         k = math.sqrt(MIN_SCALE * 1.4)
         small_w, small_h = (w, h) if direction == "closer" else (w / k, h / k)
         if small_w * k * small_h * k > MAX_AREA:  # room to grow: start smaller
             s = math.sqrt(MAX_AREA * 0.95 / (small_w * k * small_h * k))
             small_w, small_h = small_w * s, small_h * s
-        small = _sized(_place(cx, cy, small_w, small_h))
-        big = _sized(_place(cx, cy, small_w * k, small_h * k))
+        (sx, sy), (bx, by) = ((cx, cy), (ex, ey)) if direction == "closer" else ((ex, ey), (cx, cy))  # each end keeps its place
+        small = _sized(_place(sx, sy, small_w, small_h))
+        big = _sized(_place(bx, by, small_w * k, small_h * k))
         first, end = (small, big) if direction == "closer" else (big, small)
     return [(0, first), (max(last, 1), end)]
 
@@ -174,23 +177,32 @@ def _limit_speed(track: list[tuple[int, Box]]) -> list[tuple[int, Box]]:
 
 
 def _separate(tracks: Tracks) -> None:
-    """Move the later entity of each overlapping pair sideways, to the side with more room."""
+    """Move each entity that overlaps an earlier one sideways as a whole track (its motion is kept), to
+    the place where it overlaps least; if no place is free, narrow it and try again. A greedy pairwise
+    move left three entities stacked on one box (SmolLM2 gave every entity the same box)."""
     ids = list(tracks)
-    for i, a in enumerate(ids):
-        for b in ids[i + 1 :]:
-            moved = []
-            for f, bb in tracks[b]:
-                ab = box_at(tracks[a], f)
-                if box_iou(ab, bb) > MAX_IOU * 0.9:
-                    acx = box_center(ab)[0]
-                    w = bb[2] - bb[0]
-                    room_right, room_left = 1 - ab[2], ab[0]
-                    cx = ab[2] + w / 2 if room_right >= room_left else ab[0] - w / 2
-                    if room_right < w and room_left < w:  # no room beside: shrink and put it in front-side
-                        cx = acx + (0.25 if acx < 0.5 else -0.25)
-                    bb = _place(cx, box_center(bb)[1], w, bb[3] - bb[1])
-                moved.append((f, bb))
-            tracks[b] = moved
+    limit = MAX_IOU * 0.9
+    for k, b in enumerate(ids[1:], 1):
+        earlier = ids[:k]
+
+        def worst(track: list[tuple[int, Box]]) -> float:
+            return max((box_iou(box_at(tracks[a], f), bb) for a in earlier for f, bb in track), default=0.0)
+
+        if worst(tracks[b]) <= limit:
+            continue
+        track = tracks[b]
+        for _ in range(3):
+            x0 = box_center(track[0][1])[0]
+            shifted = [_shifted(track, cx - x0) for cx in (0.15, 0.3, 0.5, 0.7, 0.85)]
+            best = min(shifted, key=lambda t: (round(worst(t), 2), abs(box_center(t[0][1])[0] - x0)))
+            if worst(best) <= limit:
+                break
+            track = [(f, _place(*box_center(bb), (bb[2] - bb[0]) * 0.7, bb[3] - bb[1])) for f, bb in track]
+        tracks[b] = best
+
+
+def _shifted(track: list[tuple[int, Box]], dx: float) -> list[tuple[int, Box]]:
+    return [(f, _place(box_center(bb)[0] + dx, box_center(bb)[1], bb[2] - bb[0], bb[3] - bb[1])) for f, bb in track]
 
 
 def default_boxes(n: int) -> list[Box]:

@@ -142,7 +142,7 @@ class LlamaBackend:
         a pass-through logits processor reports progress per token instead."""
         from llama_cpp import LogitsProcessorList
 
-        grammar = _grammar(json.dumps(schema, sort_keys=True))
+        grammar = _grammar(json.dumps(schema))  # key order is the order the model writes the fields in: never sort it
         start = time.perf_counter()
         count = [0, 0.0, 0.0]  # sampling steps, time of the first one (prompt processed), time of the last report
 

@@ -76,6 +76,12 @@ def refine(
         return reply, notes
     fixed = fix(reply, problems)
     left = check(fixed)
+    if left:  # a fix can cause what it was not asked to fix (a track moved next to the previous scene's end
+        # now overlaps another): one more pass over what is left, kept only if it leaves less
+        again = fix(fixed, left)
+        after = check(again)
+        if len(after) < len(left):
+            fixed, left = again, after
     notes += [f"{label}: fixed automatically: {p.message}" for p in problems if not _same(p, left)]
     notes += [f"{label}: unresolved: {p.message}" for p in left]
     return fixed, notes

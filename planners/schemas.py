@@ -41,16 +41,16 @@ def _obj(props: dict[str, Any]) -> dict[str, Any]:
     return {"type": "object", "properties": props, "required": list(props), "additionalProperties": False}
 
 
-def cast_schema(candidates: list[str], english: bool) -> dict[str, Any]:
-    """Names that must be words of the prompt (an enum of its noun phrases); for a prompt in another
-    language, the prompt's words and an English name for them."""
+def cast_schema(candidates: list[str], plain: bool) -> dict[str, Any]:
+    """Names that must be words of the prompt (an enum of its noun phrases); for a prompt in a language
+    whose nouns `planners.words` cannot find, the prompt's words and an English name for them."""
     words = {"type": "string", "enum": list(candidates)} if candidates else _str(NAME_LEN)
-    item = words if english else _obj({"words": words, "name": _str(NAME_LEN)})
+    item = words if plain else _obj({"words": words, "name": _str(NAME_LEN)})
     return _obj({"cast": {"type": "array", "items": item, "minItems": 1, "maxItems": MAX_CAST}})
 
 
 def script_schema(scenes: int | None, names: list[str] | None = None) -> dict[str, Any]:
-    """`names`: the foreground names allowed (the cast and the prompt's other noun phrases); None: any."""
+    """`names`: the foreground names allowed (the cast and the prompt's other things); None: any."""
     lo, hi = (scenes, scenes) if scenes else (1, MAX_PLAN_SCENES)
     name = {"type": "string", "enum": list(names)} if names else _str(NAME_LEN)
     scene = _obj(
@@ -211,14 +211,15 @@ class LayoutReply(_Reply):
 
 
 def keyed_keyframes(v: Any) -> Any:
-    """{"0": {...}, "11": {...}} -> [{"frame": 0, ...}, {"frame": 11, ...}]; anything else as it is."""
+    """{"0": {...}, "11": {...}} -> [{"frame": 0, ...}, {"frame": 11, ...}], in frame order (an object's keys
+    have no order, and llama.cpp's grammar writes them sorted as text: "0", "15", "7"); anything else as it is."""
     if not isinstance(v, dict):
         return v
     out = []
     for k, kf in v.items():
         if isinstance(kf, dict) and str(k).strip().isdigit():
             out.append({**kf, "frame": int(str(k).strip())})
-    return out
+    return sorted(out, key=lambda kf: kf["frame"])
 
 
 # -- checks that need the stage's context (ids, counts); each returns problems, never raises ---------------

@@ -30,8 +30,7 @@ from flowdrafter.core.storyboard import (
 from .ask import Asker, strict
 from .fixes import default_boxes
 from .refine import refine
-from .story import fix_script, story_problems
-from .words import candidate_names
+from .story import fix_script, story_problems, things
 from .repair import repair_script
 from .schemas import MAX_PLAN_SCENES, ScriptReply, ScriptScene, script_problems, script_schema
 from .templates import load
@@ -47,11 +46,12 @@ def write_script(asker: Asker, prompt: str, scenes: int | None, cast: list[str] 
     in a scene, no copied prompt, scenes distinct and in the story's order, one name per thing.
 
     `scenes=None` lets the LLM choose (bounded by MAX_PLAN_SCENES). With a cast, foreground names are
-    limited to the cast and the prompt's other noun phrases: words of the story, never an example's."""
+    limited to the cast and the prompt's other noun phrases that are no place or time: words of the
+    story, never an example's ("across a beach at sunset" gave a "beach" and a "sunset" with boxes)."""
     template = load("script")
     cast = list(cast or [])
     count = scenes or MAX_PLAN_SCENES
-    allowed = list(dict.fromkeys([*cast, *candidate_names(prompt)])) if cast else None
+    allowed = list(dict.fromkeys([*cast, *things(prompt)])) if cast else None
     asker.say(f"script: writing {scenes or 'up to ' + str(MAX_PLAN_SCENES)} scenes")
     messages = template.render(prompt=prompt, scenes=str(scenes) if scenes else "2 to 6, your choice", cast=", ".join(cast) or "choose the names")
     schema = script_schema(scenes, allowed)

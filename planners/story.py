@@ -16,7 +16,7 @@ from functools import lru_cache
 from .checks import Problem
 from .schemas import MAX_FOREGROUND, ScriptReply, ScriptScene
 from .templates import VERSIONS, load
-from .words import DETERMINERS, babbles, clauses, content, head, is_english, likeness, mentions, noun_phrases, repeats, same_thing, story_positions, subjects, words
+from .words import DETERMINERS, FILM_WORDS, babbles, candidate_names, clauses, content, head, is_english, likeness, mentions, noun_phrases, repeats, same_thing, story_positions, subjects, tokens, words
 
 SAME_EVENT = 0.8  # likeness at which two events (or titles) tell the same moment
 ORDER_SLACK = 0.15  # a scene may reach this far back into the prompt (shared words) without breaking order
@@ -25,7 +25,7 @@ MIN_EVENT_COPY_WORDS = 6  # a shorter prompt is one moment: a scene may restate 
 
 def story_problems(script: ScriptReply, cast: list[str], prompt: str) -> list[Problem]:
     """Every story problem of a script, in a stable order."""
-    return [*_coverage(script, cast), *_copies(script, prompt), *_order(script, prompt), *_identity(script, cast)]
+    return [*_coverage(script, cast), *_copies(script, prompt, cast), *_order(script, prompt), *_identity(script, cast)]
 
 
 def _names(script: ScriptReply) -> list[str]:
@@ -46,7 +46,20 @@ def _coverage(script: ScriptReply, cast: list[str]) -> list[Problem]:
     return out
 
 
-def _copies(script: ScriptReply, prompt: str) -> list[Problem]:
+def not_a_place(background: str, cast: list[str]) -> bool:
+    """"1.5s", "city is a busy place. Cars drive on.", "horse is drinking from the sea": a small model's
+    backgrounds that name no place (a number, a sentence, a character of the story doing something, the
+    word "background" itself or a field name like "background_image")."""
+    ws = words(background)
+    if "_" in background or head(background) in FILM_WORDS | NO_PLACE:
+        return True
+    return babbles(background) or len(content(background)) > 4 or (len(ws) > 2 and any(mentions(background, c) for c in cast))
+
+
+NO_PLACE = frozenset("image picture place location setting backdrop".split())
+
+
+def _copies(script: ScriptReply, prompt: str, cast: list[str] = ()) -> list[Problem]:
     out = []
     many = len(script.scenes) > 1
     grounded = set(content(prompt))
@@ -55,11 +68,15 @@ def _copies(script: ScriptReply, prompt: str) -> list[Problem]:
             out.append(Problem("copy", f"scene {i}: its event repeats the whole story; write only the part of the story scene {i} shows", scene=str(i)))
         if repeats(s.title, prompt):
             out.append(Problem("copy", f"scene {i}: its title repeats the whole story; give it a short title of its own", scene=str(i)))
-        if babbles(s.event, 2) or babbles(s.title):
+        if many and titled(s, script.title) and not repeats(s.event, prompt, MIN_EVENT_COPY_WORDS):  # a copy is said above
+            out.append(Problem("copy", f"scene {i}: its event is a title, not what happens; write one sentence: who does what in scene {i}", scene=str(i)))
+        elif babbles(s.event, 2) or babbles(s.title):
             what = "event" if babbles(s.event, 2) else "title"
             out.append(Problem("copy", f"scene {i}: its {what} is not a plain sentence (it repeats itself or has no words); write one", scene=str(i)))
         if repeats(s.background, prompt, 4):
             out.append(Problem("copy", f"scene {i}: its background repeats the whole story; name only the place", scene=str(i)))
+        elif not_a_place(s.background, cast):
+            out.append(Problem("copy", f'scene {i}: its background "{s.background}" is not the name of a place; name the place where scene {i} happens in a few words', scene=str(i)))
         elif s.background and head(s.background) in example_words() and head(s.background) not in grounded | set(content(s.event)):
             out.append(
                 Problem("copy", f'scene {i}: its background "{s.background}" comes from an example, not from this story; name the place where scene {i} happens', scene=str(i))
@@ -72,7 +89,7 @@ def _order(script: ScriptReply, prompt: str) -> list[Problem]:
     out = []
     for i in range(len(scenes)):
         for j in range(i + 1, len(scenes)):
-            if likeness(scenes[i].event, scenes[j].event) >= SAME_EVENT:
+            if same_moment(scenes[i].event, scenes[j].event):
                 out.append(Problem("order", f"scenes {i + 1} and {j + 1} tell the same moment (\"{scenes[j].event}\"); make each scene a different step of the story", scene=str(j + 1)))
             elif likeness(scenes[i].title, scenes[j].title) >= SAME_EVENT:
                 out.append(Problem("order", f"scenes {i + 1} and {j + 1} have nearly the same title; give each scene its own title", scene=str(j + 1)))
@@ -86,6 +103,19 @@ def _order(script: ScriptReply, prompt: str) -> list[Problem]:
         elif p > furthest:
             furthest, where = p, i
     return out
+
+
+CLOSE_UP = "close-up: "
+
+
+def same_moment(a: str, b: str) -> bool:
+    """Two events tell the same moment; a close-up of a step is another shot than the step itself."""
+    return likeness(a, b) >= SAME_EVENT and a.lower().startswith(CLOSE_UP) == b.lower().startswith(CLOSE_UP)
+
+
+def titled(scene: ScriptScene, title: str) -> bool:
+    """The event is only the scene's or the video's title ("Paper Plane, Desk, Desk"): nothing happens."""
+    return _key(scene.event) in (_key(scene.title), _key(title))
 
 
 def _identity(script: ScriptReply, cast: list[str]) -> list[Problem]:
@@ -153,7 +183,8 @@ def _grounded_places(scenes: list[ScriptScene], prompt: str, cast: list[str]) ->
     grounded = set(content(prompt))
 
     def copied(s: ScriptScene) -> bool:
-        return repeats(s.background, prompt, 4) or (head(s.background) in example_words() and head(s.background) not in grounded | set(content(s.event)))
+        example = head(s.background) in example_words() and head(s.background) not in grounded | set(content(s.event))
+        return repeats(s.background, prompt, 4) or not_a_place(s.background, cast) or example
 
     others = [s.background for s in scenes if not copied(s)]
     return [s.model_copy(update={"background": others[0] if others else place}) if copied(s) else s for s in scenes]
@@ -167,11 +198,16 @@ def _one_name_each(scenes: list[ScriptScene], cast: list[str], prompt: str) -> l
             if m != n and same_thing(n, m) == "same" and len(m) > len(canon.get(n, n)):
                 if not any(n in s.foreground and m in s.foreground for s in scenes):
                     canon[n] = m
+    # a foreground name that is nobody of the cast but the place of a scene ("garden" in front of the
+    # garden) is the place: it leaves the foreground
+    backgrounds = [s.background for s in scenes]
+    extras = {n for n in names if not any(same_thing(n, c) != "different" for c in cast) and any(same_thing(n, b) == "same" for b in backgrounds)}
+    names = [n for n in names if n not in extras]
     actors = names + cast
     places = [s.background for s in scenes if not any(same_thing(s.background, a) == "same" for a in actors)]
     out = []
     for s in scenes:
-        fg = list(dict.fromkeys(canon.get(n, n) for n in s.foreground))
+        fg = list(dict.fromkeys(canon.get(n, n) for n in s.foreground if n not in extras))
         bg = s.background
         if any(same_thing(bg, a) == "same" for a in actors):
             bg = places[0] if places else place_of(prompt, cast) or "background"
@@ -193,39 +229,56 @@ def _in_story_order(scenes: list[ScriptScene], prompt: str) -> list[ScriptScene]
 
 
 def _own_steps(scenes: list[ScriptScene], prompt: str, title: str) -> list[ScriptScene]:
-    """Events that copy the prompt, or repeat an earlier scene, become the prompt's own steps (when it
-    has steps enough); repeated titles are rebuilt from the event."""
-    steps = clauses(prompt)
+    """Events that copy the prompt, babble, or repeat an earlier scene become the prompt's own steps (this
+    scene's step, else the next one not told yet); when every step is told, the scene shows its step again
+    as a close-up (a wide shot and a close-up of one moment are two shots, not a copy). Repeated titles
+    are rebuilt from the event."""
+    steps = [with_subject(clauses(prompt), k, prompt) for k in range(len(clauses(prompt)))]
     n = len(scenes)
+
+    def bad(k: int) -> bool:  # this scene's event is to be replaced
+        s = scenes[k]
+        copied = (n > 1 and repeats(s.event, prompt, MIN_EVENT_COPY_WORDS)) or babbles(s.event, 2) or (n > 1 and titled(s, title))
+        return copied or any(same_moment(s.event, scenes[j].event) for j in range(k))
+
+    kept = [s.event for k, s in enumerate(scenes) if not bad(k)]  # events that stay: their steps are told
     out: list[ScriptScene] = []
     for i, s in enumerate(scenes):
         event, name = s.event, s.title
-        copied = (n > 1 and repeats(event, prompt, MIN_EVENT_COPY_WORDS)) or babbles(event, 2)
-        repeated = any(likeness(event, o.event) >= SAME_EVENT for o in out)
-        if (copied or repeated) and (len(steps) > 1 or babbles(event, 2)):
+        copied = (n > 1 and repeats(event, prompt, MIN_EVENT_COPY_WORDS)) or babbles(event, 2) or (n > 1 and titled(s, title))
+        repeated = any(same_moment(event, o.event) for o in out)
+        if (copied or repeated) and (len(steps) > 1 or copied):
             at = min(i * len(steps) // n, len(steps) - 1)
-            for k in [*range(at, len(steps)), *range(at)]:  # this scene's step, else the next one not told yet
-                step = _with_subject(steps[k], prompt)
-                if not any(likeness(step, o.event) >= SAME_EVENT for o in out):
-                    event = step
-                    break
-            else:
-                if copied:  # every step is told: telling one twice still beats retelling the whole story
-                    event = _with_subject(steps[at], prompt)
+            told = [o.event for o in out] + kept
+            untold = [steps[k] for k in [*range(at, len(steps)), *range(at)] if not any(same_moment(steps[k], t) for t in told)]
+            close = f"{CLOSE_UP}{steps[at]}"
+            if untold:
+                event = untold[0]
+            elif not any(same_moment(close, t) for t in told):
+                event = close
+            elif copied:  # telling one step twice still beats retelling the whole story
+                event = steps[at]
         if repeats(name, prompt) or babbles(name) or any(likeness(name, o.title) >= SAME_EVENT for o in out) or name == title and i:
             name = _title_from(event) or name
         out.append(s.model_copy(update={"event": event, "title": name}))
     return out
 
 
-def _with_subject(step: str, prompt: str) -> str:
-    """"climbs a flower" -> "the insect climbs a flower": a step cut from the prompt keeps its subject."""
-    subs = subjects(prompt)
+def with_subject(steps: list[str], k: int, prompt: str) -> str:
+    """Step k of the prompt with its subject: "climbs a flower" -> "the insect climbs a flower". A step
+    without its own subject is about the last subject named before it ("a caterpillar becomes a butterfly
+    and flies" -> "the butterfly flies"), else the story's first subject."""
+    step = steps[k]
     phrases = noun_phrases(step)
     first = words(step)[:1]
-    if not subs or (first and first[0] in DETERMINERS) or (phrases and phrases[0].start == 0 and phrases[0].subject):
-        return step  # it opens with its own subject: "a rider on...", "the horse drinks", "cars drive"
-    return f"the {subs[0]} {step}"
+    english = is_english(prompt)
+    if (first and first[0] in DETERMINERS) or (phrases and phrases[0].subject and (phrases[0].start == 0 or not english)):
+        return step  # it names its own subject: "a rider on...", "the horse drinks", "cars drive", "springt ein Fisch"
+    earlier = [sub for j in range(k - 1, -1, -1) for sub in reversed(subjects(steps[j]))]
+    who = earlier[0] if earlier else next(iter(subjects(prompt)), None)
+    if who is None:
+        return step
+    return f"the {who} {step}" if english else f"{who} {step}"  # no English article in a French step
 
 
 def _title_from(event: str) -> str:
@@ -251,10 +304,30 @@ def _cover(scenes: list[ScriptScene], cast: list[str], prompt: str) -> list[Scri
     return scenes
 
 
+TIMES = frozenset("sunset sunrise dawn dusk night midnight noon morning evening afternoon day daytime twilight".split())
+
+
+def things(prompt: str) -> list[str]:
+    """The prompt's noun phrases (and their shorter tails) that are no place ("across a beach") and no
+    time ("at sunset"): what may stand in a scene's foreground besides the cast."""
+    places = {head(p.text) for p in noun_phrases(prompt) if p.place and not p.subject}
+    return [n for n in candidate_names(prompt) if head(n) not in places | TIMES]
+
+
 def place_of(prompt: str, cast: list[str] = ()) -> str | None:
-    """The prompt's last place phrase ("through a garden" -> "garden"), else its first noun phrase that is
-    nobody of the cast ("crosses a garden"), for a background that needs one."""
+    """The prompt's first place ("across a beach at sunset" -> "beach", "on a balcony at dawn" -> "balcony";
+    times are no places), else its first noun phrase that is nobody of the cast ("crosses a garden"), for a
+    background that needs one."""
     phrases = noun_phrases(prompt)
-    places = [p.text for p in phrases if p.place]
-    others = [p.text for p in phrases if not p.subject and not any(same_thing(p.text, c) != "different" for c in cast)]
-    return places[-1] if places else others[0] if others else None
+    toks = tokens(prompt)
+
+    def after_on(p) -> bool:
+        before = [t for t in toks[max(0, p.start - 3) : p.start] if t not in DETERMINERS]
+        return bool(before) and before[-1] in ("on", "at")
+
+    def nobody(p) -> bool:
+        return not any(same_thing(p.text, c) != "different" for c in cast) and head(p.text) not in TIMES
+
+    places = [p.text for p in phrases if (p.place or (after_on(p) and not p.subject)) and nobody(p)]
+    others = [p.text for p in phrases if not p.subject and nobody(p)]
+    return places[0] if places else others[0] if others else None

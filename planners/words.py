@@ -4,7 +4,10 @@ The plan-quality checks must not trust the LLM that wrote the plan, so everythin
 prompt comes from here: small, predictable rules over English function words (articles, prepositions,
 conjunctions), good enough to find the subjects of a one- or two-sentence story ("an insect crosses a
 garden" -> "insect"), to tell that "fox" and "red fox" name one thing, and to see that a description is
-the whole prompt again. Prompts in other languages get only the language-neutral parts (copies, likeness).
+the whole prompt again. French, German, Spanish and Italian prompts get the same from their own function
+words (`Language`): a noun after an article is a thing of the story, after a preposition a place, and at the
+start of a clause (German: with a nominative article) the subject ("un chat noir saute" -> "chat",
+"dann springt ein Fisch" -> "fisch"). Other languages get only the language-neutral parts (copies, likeness).
 """
 
 from __future__ import annotations
@@ -53,6 +56,64 @@ _IRREGULAR = {"men": "man", "women": "woman", "children": "child", "mice": "mous
               "fish": "fish", "deer": "deer"}
 
 
+@dataclass(frozen=True)
+class Language:
+    """What finding nouns in a language takes: its articles and the prepositions before places."""
+
+    determiners: frozenset[str]
+    prepositions: frozenset[str]
+    fused: frozenset[str]  # a preposition and an article in one word ("au", "im", "al", "nel"): a place follows
+    clause_starts: frozenset[str]  # words after which a new clause (and so a new subject) begins
+    becomes: frozenset[str]  # "devient": what follows is what something turns into, a thing of the story
+    before_noun: frozenset[str] = frozenset()  # adjectives that come before the noun ("petit chat")
+    nominative: frozenset[str] | None = None  # German: the articles that can open a subject anywhere
+    capital_nouns: bool = False  # German: nouns are capitalised
+
+
+def _set(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+LANGUAGES: dict[str, Language] = {
+    "fr": Language(
+        _set("un une le la les l' des ce cet cette ces son sa ses leur leurs mon ma mes ton ta tes"),
+        _set("sur dans sous vers à en par pour avec sans entre devant derrière près chez de d' depuis contre"),
+        _set("au aux du"),
+        _set("et puis ensuite alors quand pendant mais , . ; :"),
+        _set("devient deviennent transforme transforment change changent"),
+        _set("petit petite petits petites grand grande grands grandes beau bel belle beaux belles vieux vieil vieille "
+             "jeune jeunes gros grosse bon bonne joli jolie nouveau nouvel nouvelle long longue haut haute premier première "
+             "dernier dernière autre même"),
+    ),
+    "de": Language(
+        _set("der die das den dem des ein eine einen einem einer eines kein keine sein seine ihr ihre"),
+        _set("über auf in an aus bei mit nach von zu durch für gegen ohne um unter vor hinter neben zwischen"),
+        _set("im ins am beim vom zum zur"),
+        _set("und dann danach als während wenn aber , . ; :"),
+        _set("wird werden verwandelt"),
+        nominative=_set("der die das ein eine kein keine"),
+        capital_nouns=True,
+    ),
+    "es": Language(
+        _set("un una unos unas el la los las su sus mi mis este esta estos estas ese esa"),
+        _set("en sobre bajo por para con sin hacia hasta desde entre de a tras"),
+        _set("al del"),
+        _set("y luego después entonces cuando mientras pero , . ; :"),
+        _set("convierte convierten transforma transforman vuelve"),
+        _set("pequeño pequeña pequeños pequeñas gran grande grandes buen buena mal mala viejo vieja joven nuevo nueva"),
+    ),
+    "it": Language(
+        _set("un uno una un' il lo la l' i gli le suo sua suoi sue questo questa"),
+        _set("su in a da di con per tra fra verso sotto sopra dentro"),
+        _set("nel nella nei negli nelle sul sulla sui sugli sulle al alla ai agli alle dal dalla dai dagli dalle del della "
+             "dei degli delle"),
+        _set("e poi dopo allora quando mentre ma , . ; :"),
+        _set("diventa diventano trasforma trasformano"),
+        _set("piccolo piccola piccoli piccole grande gran bel bello bella vecchio vecchia giovane nuovo nuova buon buono buona"),
+    ),
+}
+
+
 def tokens(text: str) -> list[str]:
     """Lower-case words and sentence punctuation, in order."""
     return _TOKEN.findall(text.lower().replace("’", "'"))
@@ -80,7 +141,23 @@ def singular(word: str) -> str:
 
 def is_english(text: str) -> bool:
     ws = set(words(text))
-    return bool(ws & _ENGLISH) or not ws & _FOREIGN
+    return bool(ws & _ENGLISH) or (not ws & _FOREIGN and all(w.isascii() for w in ws))
+
+
+def language(text: str) -> str | None:
+    """"en", one of LANGUAGES' codes, or None (a language we have no words for)."""
+    if is_english(text):
+        return "en"
+    ws = [_elided(w)[0] or w for w in words(text)]
+    scores = {code: sum(w in lang.determiners | lang.prepositions | lang.fused | lang.clause_starts for w in ws) for code, lang in LANGUAGES.items()}
+    best = max(scores, key=lambda c: scores[c])
+    return best if scores[best] >= 2 else None
+
+
+def _elided(word: str) -> tuple[str | None, str]:
+    """"l'oiseau" -> ("l'", "oiseau"); other words -> (None, word)."""
+    m = re.match(r"^([ldjnmtsc]|qu|un)'(.+)$", word)
+    return (m.group(1) + "'", m.group(2)) if m else (None, word)
 
 
 def content(text: str) -> list[str]:
@@ -140,6 +217,7 @@ class Phrase:
     start: int  # index of its first word among the prompt's tokens
     subject: bool  # opens a clause, or is what something becomes: the prompt says it acts
     place: bool = False  # comes after "in", "through", "across"...: where things happen
+    span: str = ""  # other languages: the noun with its adjectives ("chat noir", "kleines boot")
 
 
 def _stop(tok: str, prev: str | None) -> bool:
@@ -164,6 +242,9 @@ def noun_phrases(text: str) -> list[Phrase]:
     Runs right after "then"/"and"/"," with no article are verb phrases with an implied subject ("then
     climbs a flower", "and falls asleep") and are skipped.
     """
+    lang = language(text)
+    if lang in LANGUAGES:
+        return _article_nouns(text, LANGUAGES[lang])
     toks = tokens(text)
     out: list[Phrase] = []
     i = 0
@@ -201,10 +282,40 @@ def noun_phrases(text: str) -> list[Phrase]:
     return out
 
 
+def _article_nouns(text: str, lang: Language) -> list[Phrase]:
+    """Nouns after an article, in a language other than English: the noun (not its adjectives) is the
+    phrase; after a preposition it is a place; at a clause start (German: with a nominative article) or
+    after "devient" it is a subject."""
+    raw = _TOKEN.findall(text.replace("’", "'"))
+    toks: list[str] = []  # original case (German nouns), elided articles split off
+    for t in raw:
+        art, rest = _elided(t.lower())
+        toks += [art, t[len(art) :]] if art else [t]
+    low = [t.lower() for t in toks]
+    out: list[Phrase] = []
+    for i, t in enumerate(low):
+        if t not in lang.determiners and t not in lang.fused:
+            continue
+        j = i + 1
+        while j < len(toks) and (low[j] in lang.before_noun or (lang.capital_nouns and toks[j][:1].islower() and toks[j][0].isalpha())):
+            j += 1
+        if j >= len(toks) or not toks[j][0].isalpha() or low[j] in lang.determiners | lang.prepositions | lang.fused | lang.clause_starts:
+            continue
+        prev = low[i - 1] if i else None
+        place = prev in lang.prepositions or t in lang.fused
+        opens = prev is None or prev in lang.clause_starts
+        subject = not place and (opens or prev in lang.becomes or (lang.nominative is not None and t in lang.nominative))
+        after = low[j + 1] if j + 1 < len(low) and not lang.capital_nouns and low[j + 1][0].isalpha() else None
+        after = None if after in lang.determiners | lang.prepositions | lang.fused | lang.clause_starts else after
+        span = " ".join([*low[i + 1 : j + 1], *([after] if after else [])])
+        out.append(Phrase(low[j], i, subject, place, span if span != low[j] else ""))
+    return out
+
+
 def subjects(text: str) -> list[str]:
     """The phrases the story says act: clause subjects ("an insect crosses", "then the horse drinks"),
-    and the phrase opening the prompt. English only; [] for other languages."""
-    if not is_english(text):
+    and the phrase opening the prompt. English, French, German, Spanish, Italian; [] for others."""
+    if language(text) is None:
         return []
     phrases = noun_phrases(text)
     found = [p.text for p in phrases if p.subject]
@@ -229,11 +340,14 @@ def candidate_names(text: str, limit: int = 300) -> list[str]:
     """Every name the cast may use, all spans of the prompt: its noun phrases and their shorter tails
     ("red fox" -> also "fox"); any language (for other languages, runs of words without punctuation)."""
     names: list[str] = []
-    if is_english(text):
+    lang = language(text)
+    if lang == "en":
         for p in noun_phrases(text):
             ws = p.text.split()
             names += [" ".join(ws[k:]) for k in range(len(ws)) if len(ws) - k <= 3]
-    else:
+    elif lang in LANGUAGES:
+        names = [n for p in noun_phrases(text) for n in (p.text, p.span) if n]
+    if not names:
         ws = [t for t in tokens(text) if t[0].isalnum() and t not in _FOREIGN]
         for n in (1, 2, 3):
             names += [" ".join(ws[i : i + n]) for i in range(len(ws) - n + 1)]
@@ -291,14 +405,28 @@ def story_positions(texts: list[str], prompt: str) -> list[float | None]:
 
 _THEN = r"then|after that|puis|ensuite|dann|danach|luego|después|poi|depois"
 _DETERMINER_ALT = "|".join(sorted(DETERMINERS))
+_STEP_BREAK = re.compile(
+    rf"(?:[.;:!?]+\s+"  # sentence ends, "a busy city at night: cars drive..."
+    rf"|,?\s+(?:and\s+)?(?:{_THEN})\s+"  # "then"
+    rf"|,?\s+while\s+|,?\s+(?:as|when)\s+(?=(?:{_DETERMINER_ALT})\b)"  # "while fireworks rise", "as an eagle soars"
+    rf"|,?\s+and\s+(?!(?:{_DETERMINER_ALT})\b)(?=\w+s\b)"  # "melts and turns", not "a fox and a hare"
+    rf"|,\s+(?=(?:which|who)\s))",  # "a red balloon, which floats up"
+    re.I,
+)
 
 
 def clauses(prompt: str) -> list[str]:
-    """The prompt cut into its steps: at sentence ends, semicolons, "then" (and its French, German,
-    Spanish, Italian, Portuguese words), and "and" before a verb ("melts and turns", not "a fox and a hare")."""
-    parts = re.split(
-        rf"(?:[.;!?]+\s+|,?\s+(?:and\s+)?(?:{_THEN})\s+|,?\s+and\s+(?!(?:{_DETERMINER_ALT})\b)(?=\w+s\b))",
-        prompt.strip(),
-        flags=re.I,
-    )
-    return [p.strip(" ,.;") for p in parts if p.strip(" ,.;")]
+    """The prompt cut into its steps: at sentence ends, semicolons and colons, "then" (and its French,
+    German, Spanish, Italian, Portuguese words), "while", "as"/"when" before a new subject, "and" before a
+    verb ("melts and turns", not "a fox and a hare"), and ", which"; a step opening with "which" or "who"
+    names what it is about ("the red balloon floats up")."""
+    parts = [p.strip(" ,.;:") for p in _STEP_BREAK.split(prompt.strip())]
+    out: list[str] = []
+    for part in (p for p in parts if p):
+        first = words(part)[:1]
+        if out and first and first[0] in ("which", "who") and is_english(prompt):
+            before = [p for p in noun_phrases(out[-1]) if not p.place]
+            if before:
+                part = f"the {before[-1].text} {part.split(None, 1)[1] if ' ' in part else ''}".strip()
+        out.append(part)
+    return out

@@ -4,7 +4,9 @@ A role is a name a person can act on ("text-to-image", "image-to-video", ...) ti
 points at it. Every load goes through `from_pretrained(model_id_or_folder, revision=..., torch_dtype=...,
 use_safetensors=True)` (spelled `dtype=` where the library renamed it), the same call for a hub id and for
 a local folder (the tiny test models are local folders), and every failure to find a model becomes one
-`ModelUnavailableError` naming the role, the id, where it looked and the setting to change.
+`ModelUnavailableError` naming the role, the id, where it looked and the setting to change. A hub id's
+files are fetched first (`generators/diffusion/fetch.py`): progress per file in the job's log, cancel,
+resume, and one line for a gated repository.
 
 Other generators (layout-video) use the same pieces: `from_pretrained(cls, role, settings)` to load,
 `place(pipe, settings)` for device/offload/memory options, `shared(name, settings_key(...), build)` to
@@ -31,8 +33,11 @@ from typing import Any, TypeVar
 
 import torch
 
+from flowdrafter.core.downloads import HubUnreachable
 from flowdrafter.core.errors import FlowDrafterError, ModelUnavailableError
 from flowdrafter.core.settings import Settings
+
+from . import fetch
 
 T = TypeVar("T")
 
@@ -167,6 +172,10 @@ def from_pretrained(
         args["subfolder"] = subfolder
     # transformers 5 and diffusers 0.42 renamed torch_dtype to dtype; older diffusers only know torch_dtype
     args["dtype" if cls.__module__.startswith("transformers") or _diffusers_takes_dtype() else "torch_dtype"] = dtype
+    if not is_local(model_id) and not _offline() and _fetched(role, model_id, settings, subfolder, set(kwargs)):
+        args["cache_dir"] = _hub_cache()
+        with contextlib.suppress(OSError, ValueError):  # a file the fetch list missed: the library gets it below
+            return cls.from_pretrained(model_id, local_files_only=True, **args)
     try:
         return cls.from_pretrained(str(Path(model_id).expanduser()) if is_local(model_id) else model_id, **args)
     except (OSError, ValueError, EnvironmentError) as err:
@@ -175,6 +184,19 @@ def from_pretrained(
         if type(err).__module__.startswith(("huggingface_hub", "requests", "httpx")):
             raise unavailable(role, model_id, _short_reason(err)) from None
         raise
+
+
+def _fetched(role: Role, model_id: str, settings: Settings, subfolder: str | None, passed: set[str]) -> bool:
+    """Fetch the hub files this load reads, with progress; False when the hub cannot be reached (a model
+    cached before still loads then). Gated and unknown repositories are one line naming the setting."""
+    setting = f"{role.setting} (FLOWDRAFTER_{role.setting.upper()})"
+    try:
+        fetch.fetch(model_id, role.revision(settings), subfolder=subfolder, skip=passed, cache=Path(_hub_cache()), setting=setting)
+    except HubUnreachable:
+        return False
+    except ModelUnavailableError as err:
+        raise ModelUnavailableError(f"{role.name} model: {err}") from None
+    return True
 
 
 def _diffusers_takes_dtype() -> bool:

@@ -25,6 +25,7 @@ def slow_server(monkeypatch):
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802
+            self.path = self.path.split("?")[0]
             if self.path.startswith("/gated") or "/private/" in self.path:
                 return self._plain(401 if "401" in self.path or "private" in self.path else 403, b'{"error": "gated"}')
             if self.path == "/api/models/owner/model-GGUF/revision/main":
@@ -82,8 +83,8 @@ def test_progress_reports_bytes_rate_and_eta_until_done(slow_server, tmp_path):
     assert [e.done for e in events] == sorted(e.done for e in events) and all(e.total == len(DATA) for e in events)
     middle = events[len(events) // 2]
     assert middle.rate > 0 and middle.eta is not None and middle.eta > 0
-    assert re.fullmatch(r"download file\.bin: \d+\.\d MB of 0\.5 MB \(\d+%\), \d+\.\d MB/s, ETA \d+ s", middle.line())
-    assert events[-1].line() == "download file.bin: 0.5 MB of 0.5 MB (100%), done"
+    assert re.fullmatch(r"download file\.bin: \d+ kB of 524 kB \(\d+%\), [\d.]+ [kM]B/s, ETA \d+ s", middle.line())
+    assert events[-1].line() == "download file.bin: 524 kB of 524 kB (100%), done"
     name, fraction = progress_fraction(middle.line())
     assert name == "file.bin" and abs(fraction - middle.fraction) <= 0.01
     assert progress_fraction(events[-1].line()) == ("file.bin", 1.0) and progress_fraction("script: writing 3 scenes") is None
@@ -121,7 +122,7 @@ def test_hub_download_resolves_the_pattern_and_reuses_the_file(slow_server, tmp_
     lines: list[str] = []
     path = hub_download("owner/model-GGUF", "*Q4_K_M.gguf", tmp_path, progress=lambda p: lines.append(p.line()))
     assert path == tmp_path / "owner--model-GGUF" / "main" / "model-Q4_K_M.gguf" and path.read_bytes() == DATA
-    assert lines[-1] == "download model-Q4_K_M.gguf: 0.5 MB of 0.5 MB (100%), done"
+    assert lines[-1] == "download model-Q4_K_M.gguf: 524 kB of 524 kB (100%), done"
     assert hub_download("owner/model-GGUF", "*Q4_K_M.gguf", tmp_path) == path and len(ranges) == 1
     with pytest.raises(ModelUnavailableError, match="no file in the model repository 'owner/model-GGUF' matches '\\*Q2_K.gguf'"):
         hub_download("owner/model-GGUF", "*Q2_K.gguf", tmp_path)

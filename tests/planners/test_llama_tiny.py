@@ -46,6 +46,19 @@ def test_tiny_model_loads_through_the_real_path_with_its_chat_template(tiny_gguf
     assert seen and seen == sorted(seen)  # progress during generation (a count of sampling steps)
 
 
+def test_the_model_writes_fields_in_the_schemas_order(tiny_gguf, tmp_path):
+    """The event before the background, the first keyframe before the middle one: a small model writes
+    what it knows first. (A grammar built from a key-sorted schema wrote "background" first, and frames
+    "0", "15", "7".)"""
+    import json
+
+    backend = LlamaBackend.load(tiny_settings(tiny_gguf, tmp_path))
+    names = ["title", "event", "background", "15", "7"]
+    schema = {"type": "object", "properties": {n: {"type": "string", "maxLength": 3} for n in names}, "required": names, "additionalProperties": False}
+    reply = backend.complete([{"role": "user", "content": "Story: a fox"}], schema=schema, max_tokens=120, temperature=1.0, seed=1)
+    assert list(json.loads(reply.text)) == names
+
+
 @pytest.mark.parametrize("case", range(2))
 def test_plans_end_in_a_valid_storyboard_or_a_planning_error(tiny_gguf, tmp_path, case):
     messages: list[str] = []

@@ -260,3 +260,12 @@ def test_mutated_scripts_always_end_in_a_valid_storyboard_or_a_clear_error():
         assert isinstance(Storyboard.model_validate(sb.model_dump()), Storyboard) and 1 <= len(sb.scenes) <= 3
         built += 1
     assert built > 300 and errors > 0
+
+
+def test_the_reply_cache_tells_property_orders_apart():
+    """The grammar makes the model write fields in the schema's order, so two orders are two questions."""
+    from flowdrafter.planners.cache import reply_key
+
+    a = {"type": "object", "properties": {"event": {"type": "string"}, "background": {"type": "string"}}}
+    b = {"type": "object", "properties": {"background": {"type": "string"}, "event": {"type": "string"}}}
+    assert reply_key(model_id="m", template="t", stage="s", request={"schema": a}) != reply_key(model_id="m", template="t", stage="s", request={"schema": b})

@@ -45,7 +45,12 @@ def fixed_ok(s: ScriptReply, cast: list[str], prompt: str, kind: str) -> ScriptR
     ("a caterpillar becomes a butterfly and flies over a meadow", ["caterpillar", "butterfly"]),
     ("a knight and a dragon fight on a castle wall", ["knight", "dragon"]),
     ("the camera pans across a snowy mountain as an eagle soars", ["eagle"]),
-    ("un chat noir saute sur le toit puis regarde la lune", []),  # not English: the LLM's cast alone
+    ("un chat noir saute sur le toit puis regarde la lune", ["chat"]),  # French: the noun after the article
+    ("ein kleines Boot segelt über den See, dann springt ein Fisch aus dem Wasser", ["boot", "fisch"]),  # German: capitalised nouns
+    ("una niña suelta un globo rojo que sube al cielo", ["niña"]),
+    ("il gatto salta sul tetto e poi guarda la luna", ["gatto"]),
+    ("une chenille devient un papillon", ["chenille", "papillon"]),
+    ("鳥が空を飛ぶ", []),  # a language without our function words: the LLM's cast alone
 ])
 def test_subjects_come_from_the_prompts_grammar(prompt, expected):
     assert subjects(prompt) == expected
@@ -71,8 +76,13 @@ def test_cast_is_verified_against_the_prompt():
     """The LLM forgot the insect and offered the garden: the subject comes back, the place goes."""
     assert verify_cast(INSECT, [("garden", "garden"), ("flower", "flower")]) == ["insect", "garden", "flower"]
     assert verify_cast("a fox sleeps in the forest", [("forest", "forest")]) == ["fox"]  # "in the forest": a place
+    assert verify_cast("the camera pans across a snowy mountain as an eagle soars", [("eagle", "eagle"), ("mountain", "mountain")]) == ["eagle"]  # a place's last word
     assert verify_cast("a red fox chases a hare, then the fox sleeps", [("fox", "fox"), ("hare", "hare")]) == ["red fox", "hare"]
-    assert verify_cast("un chat noir saute sur le toit", [("chat noir", "black cat")]) == ["black cat"]
+    assert verify_cast("un chat noir saute sur le toit", [("toit", "roof"), ("chat noir", "black cat")]) == ["black cat"]  # the roof: a place
+    assert verify_cast("un chat noir saute sur le toit", [("chat", "frog")]) == ["chat"]  # an example's name: the prompt's noun
+    assert verify_cast("un chat noir saute sur le toit", [("chat noir", "un chat noir saute sur le toit")]) == ["chat noir"]  # a clause is no name
+    assert verify_cast("ein Boot segelt, dann springt ein Fisch", [("boot", "boat")]) == ["boat", "fisch"]  # the forgotten subject comes back
+    assert verify_cast("鳥が空を飛ぶ", [("鳥が空を飛ぶ", "bird")]) == ["bird"]  # no words of ours: the LLM's English name
     assert "butterfly" not in candidate_names(INSECT)  # the schema's enum: an example's names cannot come in
 
 
@@ -121,6 +131,41 @@ def test_babble_is_not_an_event():
     assert fixed.scenes[0].event == "an insect crosses a garden from left to right"
 
 
+def test_a_field_name_is_no_place():
+    s = script(("the insect crosses the garden", ["insect"], "background_image"), ("the insect climbs a flower", ["insect"], "background"))
+    assert [p.message for p in story_problems(s, ["insect"], INSECT)] == [
+        f'scene {i}: its background "{b}" is not the name of a place; name the place where scene {i} happens in a few words'
+        for i, b in ((1, "background_image"), (2, "background"))
+    ]
+    assert [x.background for x in fixed_ok(s, ["insect"], INSECT, "copy").scenes] == ["garden", "garden"]
+
+
+def test_a_title_is_no_event():
+    plane = "a paper plane flies from right to left through an office and lands on a desk"
+    s = script(("Paper Plane, Desk, Desk", ["paper plane"], "office", "Paper Plane, Desk, Desk"),
+               ("a paper plane flies from right to left through an office", ["paper plane"], "office"),
+               ("the paper plane lands on a desk", ["paper plane"], "office"))
+    assert "scene 1: its event is a title, not what happens; write one sentence: who does what in scene 1" in [p.message for p in story_problems(s, ["paper plane"], plane)]
+    fixed = fixed_ok(s, ["paper plane"], plane, "copy")
+    assert [x.event for x in fixed.scenes] == [
+        "a paper plane flies from right to left through an office", "close-up: a paper plane flies from right to left through an office",
+        "the paper plane lands on a desk"]  # in the story's order; both steps are told, so the title becomes a close-up
+    assert story_problems(fixed, ["paper plane"], plane) == []
+
+
+def test_a_repeated_step_becomes_a_close_up_of_its_own():
+    """Scenes 1 and 3 both release the balloon and scene 2 already tells the rest: scene 3 cannot take an
+    untold step, so it shows its step as a close-up, which is another shot, not the same moment."""
+    balloon = "a little girl releases a red balloon, which floats up into the sky"
+    cast = ["little girl", "red balloon"]
+    s = script(("a little girl releases a red balloon", cast, "park"), ("the red balloon floats up into the sky", ["red balloon"], "sky"),
+               ("a little girl releases a red balloon", cast, "park"))
+    fixed = fixed_ok(s, cast, balloon, "order")
+    assert [x.event for x in fixed.scenes] == [
+        "a little girl releases a red balloon", "close-up: a little girl releases a red balloon", "the red balloon floats up into the sky"]
+    assert story_problems(fixed, cast, balloon) == []
+
+
 def test_story_order_and_distinct_scenes():
     s = script(("the insect climbs a flower", ["insect"], "garden"), ("the insect crosses the garden from left to right", ["insect"], "garden"))
     problems = story_problems(s, ["insect"], INSECT)
@@ -148,6 +193,14 @@ def test_identity_one_name_per_thing_and_places_are_places():
     assert fixed.scenes[1].foreground == ["red fox"] and fixed.scenes[1].background == "meadow"
     two = script(("the red fox and the grey fox play", ["red fox", "grey fox"], "meadow"))
     assert story_problems(two, [], "a red fox and a grey fox play in a meadow") == []  # the script says they are two
+
+
+def test_a_place_in_the_foreground_leaves_it():
+    # SmolLM2 put the garden both in front and behind: two "garden" entities, and a place with a box
+    s = script(("the insect crosses the garden", ["insect", "garden"], "garden"), ("the insect climbs a flower", ["garden", "insect", "flower"], "garden"))
+    fixed = fixed_ok(s, ["insect", "flower"], INSECT, "identity")
+    assert [x.foreground for x in fixed.scenes] == [["insect"], ["insect", "flower"]]
+    assert [x.background for x in fixed.scenes] == ["garden", "garden"]
 
 
 def test_resolve_names_merges_certain_duplicates_without_asking():

@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+from flowdrafter.core.downloads import LogLines
 from flowdrafter.core.project import Project
 
 
@@ -17,11 +18,16 @@ class _Progress:
     def __init__(self) -> None:
         self.tty = sys.stderr.isatty()
         self.last: dict[str, float] = {}  # per scene (message head): when its last line was printed
+        self.downloads = LogLines()  # a model download: once per tenth of each file
 
     def __call__(self, fraction: float, message: str) -> None:
         line = f"[{fraction * 100:5.1f}%] {message}"
         if self.tty:
             print(f"\r{line:<78}", end="", file=sys.stderr, flush=True)
+            return
+        if message.startswith("download "):
+            if self.downloads.due(message):
+                print(line, file=sys.stderr, flush=True)
             return
         # Plain lines: every event (rendering, rendered, reused, retrying), and a step counter ("frame
         # 12/48") when the scene is new or every 2 s, so scenes rendering side by side stay readable.
