@@ -432,6 +432,7 @@ def render_scenes(
     queue = deque(jobs)
     idle = deque(pool)
     running: dict[Any, _Running] = {}  # the pending result of each scene being rendered
+    recovering: dict[Any, _Worker] = {}  # a restarting worker's pending hello
     attempts: dict[str, int] = {}
     done: list[str] = []
     failed: list[errors.FlowDrafterError] = []
@@ -447,6 +448,7 @@ def render_scenes(
     def take(result: Any) -> None:
         run = running.pop(result)
         sid, node = run.job.scene_id, run.worker.node
+        back = True  # the worker takes the next scene at once
         try:
             item = ray.get(result)
         except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError,
@@ -454,6 +456,9 @@ def render_scenes(
             if isinstance(err, ray.exceptions.ActorDiedError):  # gone for good (its node died): not reused
                 _drop_worker(ray, run.worker)
                 pool.remove(run.worker)
+            elif run.worker in pool:  # Ray restarts it: it takes scenes again once it answers
+                back = False
+                recovering[run.worker.handle.hello.remote()] = run.worker
             tries = attempts.get(sid, 0)
             if tries < settings.ray_retries:
                 attempts[sid] = tries + 1
@@ -467,7 +472,7 @@ def render_scenes(
             failed.append(RenderError(f"scene {sid} failed on {node}: {_first_line(err)}"))
             item = None
         finally:
-            if run.worker in pool:
+            if back and run.worker in pool:
                 idle.append(run.worker)
         if item is None:
             return
@@ -485,6 +490,32 @@ def render_scenes(
         done.append(sid)
         warnings.extend(w for w in meta.get("warnings", []) if w not in warnings)
         on_progress(sid, 1.0, f"rendered on {node}")
+
+    restart_by: dict[int, float] = {}  # id of a restarting worker -> when to give up on it
+
+    def welcome(hello: Any) -> None:
+        """A restarted worker answered (it takes scenes again), is still restarting, or is gone for good."""
+        worker = recovering.pop(hello)
+        deadline = restart_by.setdefault(id(worker), time.monotonic() + START_TIMEOUT)
+        try:
+            ray.get(hello)
+            restart_by.pop(id(worker), None)
+        except ray.exceptions.ActorUnavailableError:
+            if time.monotonic() < deadline:  # ask again shortly
+                time.sleep(0.1)
+                recovering[worker.handle.hello.remote()] = worker
+                return
+            _drop_worker(ray, worker)
+            if worker in pool:
+                pool.remove(worker)
+            return
+        except ray.exceptions.RayError:
+            _drop_worker(ray, worker)
+            if worker in pool:
+                pool.remove(worker)
+            return
+        if worker in pool:
+            idle.append(worker)
 
     seen: dict[str, tuple[float, str]] = {}
 
@@ -508,14 +539,17 @@ def render_scenes(
                 raise Cancelled("render cancelled")
             while queue and idle:
                 submit(queue.popleft(), idle.popleft())
-            if not running:  # every worker is gone for good: start new ones
+            if not running and not recovering:  # every worker is gone for good: start new ones
                 with _LOCK:
                     pool[:] = _workers(ray, gen, settings, len(queue))
                 idle.extend(pool)
                 continue
-            ready, _ = ray.wait(list(running), num_returns=1, timeout=PROGRESS_EVERY)
+            ready, _ = ray.wait([*running, *recovering], num_returns=1, timeout=PROGRESS_EVERY)
             for result in ready:
-                take(result)
+                if result in recovering:
+                    welcome(result)
+                else:
+                    take(result)
             if running and time.monotonic() - last_poll >= PROGRESS_EVERY:
                 poll_progress()
                 last_poll = time.monotonic()

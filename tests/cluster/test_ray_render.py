@@ -3,10 +3,14 @@ cache; killed workers, failures, cancel, version checks, models on workers, and 
 
 from __future__ import annotations
 
+import contextlib
+import os
 import pickle
+import signal
 import socket
 import threading
 import time
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -81,24 +85,31 @@ def test_ray_render_equals_local_render_and_both_are_cache_hits(local_ray, proje
     assert render_storyboard(here, settings=local_ray).reused == local.rendered
 
 
-def kill_when(scene_id: str, frame: int, log: list[str]):
-    """A progress callback that SIGKILLs the worker rendering `scene_id` once it reports `frame`."""
-    import os
-    import signal
+@contextlib.contextmanager
+def killing(scene_id: str) -> Iterator[list[int]]:
+    """SIGKILL the worker process that renders `scene_id`, once, as soon as it is seen rendering it.
 
+    A 600-frame animatic scene renders in about a second, so the workers are watched directly (every 20 ms)
+    rather than through progress lines, which may all arrive after the moment has passed."""
     killed: list[int] = []
+    done = threading.Event()
 
-    def progress(fraction: float, message: str) -> None:
-        log.append(message)
-        if killed or not message.startswith(f"{scene_id}: frame "):
-            return
-        if int(message.split("frame ")[1].split("/")[0]) >= frame:
+    def watch() -> None:
+        while not done.is_set() and not killed:
             for w in cluster.worker_status():
                 if w["scene"] == scene_id:
                     os.kill(w["pid"], signal.SIGKILL)
                     killed.append(w["pid"])
+                    return
+            time.sleep(0.02)
 
-    return progress, killed
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        yield killed
+    finally:
+        done.set()
+        watcher.join(35)
 
 
 def test_a_killed_worker_is_retried_and_the_result_is_identical(local_ray, projects_root):
@@ -106,8 +117,8 @@ def test_a_killed_worker_is_retried_and_the_result_is_identical(local_ray, proje
     there = copy_project(here, projects_root / "kill-there")
     local = render_storyboard(here)
     log: list[str] = []
-    progress, killed = kill_when("s2", 10, log)
-    remote = render_storyboard(there, settings=local_ray.model_copy(update={"ray_retries": 1}), progress=progress)
+    with killing("s2") as killed:
+        remote = render_storyboard(there, settings=local_ray.model_copy(update={"ray_retries": 1}), progress=lambda f, m: log.append(m))
     assert killed, "the worker was never caught mid-scene"
     assert any(m.startswith("s2: its worker on ") and "retrying (1/1)" in m for m in log)
     assert clips(remote) == clips(local)
@@ -116,9 +127,8 @@ def test_a_killed_worker_is_retried_and_the_result_is_identical(local_ray, proje
 
 def test_with_retries_off_a_killed_scene_fails_in_one_line_and_the_rest_is_cached(local_ray, projects_root):
     there = make_film(projects_root / "noretry", 6, long={"s2": 600})
-    progress, killed = kill_when("s2", 10, [])
-    with pytest.raises(RenderError) as err:
-        render_storyboard(there, settings=local_ray.model_copy(update={"ray_retries": 0}), progress=progress)
+    with killing("s2") as killed, pytest.raises(RenderError) as err:
+        render_storyboard(there, settings=local_ray.model_copy(update={"ray_retries": 0}))
     message = str(err.value)
     assert killed and "\n" not in message
     assert message.startswith("scene s2: its worker on ") and "died" in message and "retries are off" in message
