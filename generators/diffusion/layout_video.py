@@ -220,7 +220,7 @@ class LayoutVideoGenerator(Generator):
     """FlowZero-style layout-guided video on AnimateDiff; see the module docstring."""
 
     name = "layout-video"
-    version = "1"
+    version = "2"  # 2: regional prompting, modulation, cross-frame attention, context windows, camera drift
     description = "AnimateDiff guided by the storyboard: boxes, entity references, per-frame prompts, motion."
     needs_gpu = True
 

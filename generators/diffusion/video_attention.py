@@ -29,10 +29,10 @@ chunks run in frame order, frame 0 first), so a chunk or window without frame 0 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -83,7 +83,8 @@ class VideoAttentionState:
         self.cross_frame = "off"
         self.keep: set[int] = {0}  # frames whose keys/values later calls of this pass need
         self.record: dict[str, Any] | None = None  # tests: attention probabilities per layer
-        self.record_self = False  # also record self-attention (probabilities, keys and their frames)
+        self.record_self = False  # also record self-attention's keys and their frames
+        self.record_self_probs = False  # and its probabilities
         self.record_heads = False  # record each head's probabilities, not their mean
         self.tap: GuidanceTap | None = None
         self._kv: dict[str, dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor]]] = {}
@@ -395,10 +396,11 @@ class FrameSelfAttnProcessor(_Processor):
 
         # 3. attend
         if state.record is not None and state.record_self:
-            out, probs = _explicit(q, k, v, attn.scale, q_feats, k_feats, state.record_heads)
-            state.keep_record(self.name, frames, prompt, probs)
             state.keep_record(self.name + ":key_frames", frames, prompt, torch.stack(key_frames, dim=1))
             state.keep_record(self.name + ":keys", frames, prompt, k.float())
+        if state.record is not None and state.record_self_probs:
+            out, probs = _explicit(q, k, v, attn.scale, q_feats, k_feats, state.record_heads)
+            state.keep_record(self.name, frames, prompt, probs)
         else:
             out = biased_attention(q, k, v, attn.scale, q_feats, k_feats)
         out = out.transpose(1, 2).reshape(batch, num_queries, -1).to(q.dtype)
@@ -414,7 +416,7 @@ class FrameSelfAttnProcessor(_Processor):
             last_of_half = r == len(rows) - 1 or halves[r + 1] != half  # the next chunk's previous frame
             if frame == 0 or previous and (frame in state.keep or last_of_half):
                 oldest = min(f for h, f in zip(halves, rows) if h == half) - 1
-                state.keep_kv(self.name, half, frame, k[r], v[r], oldest)
+                state.keep_kv(self.name, half, frame, k[r].clone(), v[r].clone(), oldest)  # not the chunk's storage
         first = [state.frame_kv(self.name, h, 0) for h in halves]
         ks, vs = [k, torch.stack([a for a, _ in first])], [v, torch.stack([b for _, b in first])]
         key_frames = [frames, torch.zeros_like(frames)]

@@ -22,12 +22,12 @@ def renders(tiny_overrides, lv_project):
     for rows in (0, 5):
         gen = LayoutVideoGenerator(lv_settings(tiny_overrides, layout_video_frame_chunk=rows, layout_video_cross_frame="first+previous"))
         lv = gen.pipeline()
-        lv.state.record, lv.state.record_self = {}, True
+        lv.state.record, lv.state.record_self, lv.state.record_self_probs = {}, True, True
         try:
             frames = gen.generate(context(lv_project))
             out[rows] = {"frames": frames, "record": dict(lv.state.record), "again": None}
         finally:
-            lv.state.record, lv.state.record_self = None, False
+            lv.state.record, lv.state.record_self, lv.state.record_self_probs = None, False, False
         out[rows]["again"] = gen.generate(context(lv_project))
     return out
 

@@ -47,13 +47,15 @@ def unet_once(gen, inputs, frames=None, *, factors=(1.0, 1.0), record=True, reco
     gen.bind(inputs)
     lv.state.cross_factor, lv.state.self_factor = factors
     lv.state.record = {} if record else None
-    lv.state.record_self, lv.state.record_heads = record_self, heads
+    lv.state.record_self = lv.state.record_self_probs = record_self
+    lv.state.record_heads = heads
     try:
         lv.state.new_pass()
         gen.unet_call(pipe, inputs, inputs.latents[:, :, frames.start : frames.stop], t, frames)
         return lv.state.record
     finally:
-        lv.state.record, lv.state.record_self, lv.state.record_heads = None, False, False
+        lv.state.record, lv.state.record_heads = None, False
+        lv.state.record_self = lv.state.record_self_probs = False
         gen.unbind()
 
 
@@ -260,11 +262,12 @@ def test_cross_frame_reaches_windows_without_frame_0_and_the_previous_frame_too(
     pipe.scheduler.set_timesteps(1)
     gen.bind(inputs)
     lv.state.record, lv.state.record_self = {}, True
+    lv.state.record_self_probs = True
     try:
         gen.predict(pipe, inputs, inputs.latents, pipe.scheduler.timesteps[0])
         record = lv.state.record
     finally:
-        lv.state.record, lv.state.record_self = None, False
+        lv.state.record, lv.state.record_self, lv.state.record_self_probs = None, False, False
         gen.unbind()
     name = next(n for n in record if n.endswith("attn1.processor"))
     keys = record[name + ":keys"]
@@ -357,6 +360,9 @@ def test_the_scene_camera_loads_its_motion_lora_at_its_strength(gen, cat_inputs,
 def test_a_lora_built_here_is_loaded_for_its_move_with_its_weight_and_static_turns_it_off(gen, tmp_path, tiny_overrides):
     from diffusers import MotionAdapter, UNet2DConditionModel, UNetMotionModel
 
+    from flowdrafter.generators.diffusion import models
+
+    models.free("layout-video")  # a fresh pipeline: no camera LoRA loaded by other scenes
     pipe = gen.pipeline().pipe
     fresh = UNetMotionModel.from_unet2d(
         UNet2DConditionModel.from_pretrained(tiny_overrides["t2i_model"], subfolder="unet"),
