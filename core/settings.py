@@ -106,6 +106,19 @@ class Settings(BaseSettings):
     # -- animatic and exports ---------------------------------------------------------------------------
     animatic_captions: bool = Field(default=True, description="Scene title and frame description in the animatic.")
 
+    # -- rendering on a Ray cluster (docs/cluster.md) --------------------------------------------------
+    ray_address: str | None = Field(
+        default=None,
+        description="Render scenes as Ray tasks: 'local' starts a private Ray instance on 127.0.0.1; 'auto', 'host:port' "
+        "or 'ray://host:port' joins a running cluster. None renders in this process.",
+    )
+    ray_retries: int = Field(default=2, ge=0, le=20, description="Ray: times a scene is retried when its worker dies.")
+    ray_num_gpus: float = Field(default=1.0, ge=0.0, le=64.0, description="Ray: GPUs each diffusion scene requests (0 = render on CPUs).")
+    ray_num_cpus: float = Field(default=1.0, gt=0.0, le=256.0, description="Ray: CPUs each scene requests.")
+    ray_workers: int | None = Field(default=None, ge=1, le=4096, description="Ray: most workers per generator; None = as many as the cluster fits.")
+    ray_local_cpus: int | None = Field(default=None, ge=1, le=4096, description="Ray: CPUs a 'local' instance may use; None = all.")
+    ray_connect_timeout: float = Field(default=20.0, gt=0.0, le=120.0, description="Ray: seconds to wait for a cluster to answer.")
+
     # -- editor ------------------------------------------------------------------------------------------
     host: str = "127.0.0.1"
     port: int = Field(default=7860, ge=0, le=65535)

@@ -110,7 +110,9 @@ class Camera(_Model):
 
 
 class BackgroundMotion(_Model):
-    """How the background drifts, in fractions of the frame per frame (FlowZero's direction and speed)."""
+    """What the background itself does, in fractions of the frame per frame (FlowZero's direction and speed):
+    water flowing, clouds drifting, scenery streaming past a treadmill. Independent of the camera: a static
+    shot may have a moving background, and a pan's own motion is the camera's, not counted here."""
 
     dx: Float = Field(default=0.0, ge=-MAX_MOTION, le=MAX_MOTION)
     dy: Float = Field(default=0.0, ge=-MAX_MOTION, le=MAX_MOTION)
@@ -202,6 +204,11 @@ class Storyboard(_Model):
     width: Int = Field(default=512, ge=64, le=2048, multiple_of=8)
     height: Int = Field(default=320, ge=64, le=2048, multiple_of=8)
     seed: Seed = 0
+    cast: list[Annotated[str, Field(min_length=1, max_length=80)]] = Field(
+        default_factory=list,
+        max_length=32,
+        description="The characters and objects the prompt's story needs, as the planner found them; `check --quality` verifies each is an entity.",
+    )
     entities: list[Entity] = Field(default_factory=list)
     scenes: list[Scene] = Field(min_length=1, max_length=MAX_SCENES)
 

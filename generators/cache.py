@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from flowdrafter.core.atomic import atomic_write_text
+from flowdrafter.core.atomic import atomic_path, atomic_write_text
 from flowdrafter.core.errors import AssetError, RenderError
 from flowdrafter.core.project import Project
 from flowdrafter.core.storyboard import Storyboard
@@ -96,6 +97,16 @@ class Expected:
     height: int
 
 
+@dataclass(frozen=True)
+class SceneJob:
+    """A scene to render and its place in the cache: the key, the clip's path, what the clip must be."""
+
+    scene_id: str
+    key: str
+    clip: Path
+    expected: Expected
+
+
 def _sidecar(clip: Path) -> Path:
     return clip.with_name(clip.name + ".json")
 
@@ -148,6 +159,20 @@ def cached_clip_ok(clip: Path, expected: Expected) -> tuple[bool, str | None]:
     except OSError:
         pass  # read-only renders folder: the clip is still good
     return True, None
+
+
+def store_clip(clip: Path, expected: Expected, write: Callable[[Path], None], scene_id: str) -> None:
+    """Commit a clip under its key: `write(tmp)` fills a temporary file next to it, which is checked and
+    renamed into place only when whole (a local render encodes into it; a cluster render copies bytes)."""
+    try:
+        with atomic_path(clip) as tmp:
+            write(tmp)
+            problem = verify_clip(tmp, expected, decode=False)
+            if problem:
+                raise RenderError(f"scene {scene_id}: the rendered clip is wrong: {problem}")
+    except OSError as err:
+        raise RenderError(f"cannot write {clip}: {err.strerror or err}") from None
+    mark_verified(clip, expected)
 
 
 def discard(clip: Path) -> None:

@@ -4,6 +4,8 @@ Each scene is rendered into a temporary file next to its final name and renamed 
 clip is complete and decodes to the expected frames, so a killed render leaves finished scenes committed
 and the next render resumes from there. One render per project and generator runs at a time (a lock file
 under `renders/<generator>/`); leftovers of a killed render are removed when the next one starts.
+With the `ray_address` setting, the scenes to render go to Ray workers (`generators/cluster.py`) and their
+clips are committed here the same way, so local and cluster renders share one cache.
 """
 
 from __future__ import annotations
@@ -14,15 +16,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from flowdrafter.core.atomic import atomic_path, atomic_write_text
-from flowdrafter.core.errors import RenderError
+from flowdrafter.core.atomic import atomic_write_text
+from flowdrafter.core.errors import Cancelled, RenderError
 from flowdrafter.core.project import Project
 from flowdrafter.core.settings import Settings
 from flowdrafter.core.storyboard import Storyboard
 
 from . import animatic as _animatic  # noqa: F401 - registers the default generator without importing torch
-from .base import ProgressFn, RenderContext, get_generator
-from .cache import cached_clip_ok, clip_path, discard, expected_for, generator_dir, mark_verified, scene_key, verify_clip
+from .base import Generator, ProgressFn, RenderContext, get_generator
+from .cache import SceneJob, cached_clip_ok, clip_path, discard, expected_for, generator_dir, scene_key, store_clip
 from .video import FfmpegSink
 
 try:  # POSIX; elsewhere concurrent renders of one project are simply not guarded
@@ -133,27 +135,35 @@ def render_storyboard(
         raise RenderError(f"cannot create {out_dir}: {err.strerror or err}") from None
     with render_lock(out_dir):
         _remove_leftovers(out_dir)
+        frames = {s.id: s.num_frames for s in scenes}
         done = 0
+        results: dict[str, SceneRender] = {}
+        todo: list[tuple[RenderContext, SceneJob, str | None]] = []
         try:
+            # 2. key every scene and take the valid cached clips
             for scene in scenes:
-                # 2. key the scene and look for a valid cached clip
                 ctx = RenderContext(project, sb, scene.id, options=dict(options or {}))
                 key = scene_key(ctx, gen)
-                clip = clip_path(project, gen.name, scene.id, key)
-                expected = expected_for(sb, scene.id)
+                job = SceneJob(scene.id, key, clip_path(project, gen.name, scene.id, key), expected_for(sb, scene.id))
                 note = None
                 if not force:
-                    ok, problem = cached_clip_ok(clip, expected)
+                    ok, problem = cached_clip_ok(job.clip, job.expected)
                     if ok:
                         done += scene.num_frames
-                        report.scenes.append(SceneRender(scene.id, clip, True, key))
+                        results[scene.id] = SceneRender(scene.id, job.clip, True, key)
                         report_progress(done / total, f"{scene.id}: reused")
                         continue
                     if problem:
                         note = f"cached clip was damaged ({problem}); rendered again"
-                        discard(clip)
+                        discard(job.clip)
+                todo.append((ctx, job, note))
 
-                # 3. render into a temporary file, verify it, then commit it under its key
+            # 3. render the rest (here, or as Ray tasks), each committed under its key when complete
+            if todo and gen.settings.ray_address:
+                _render_on_ray(project, sb, gen, todo, results, done, total, frames, report_progress, cancelled, options, report.warnings)
+                todo = []
+            for ctx, job, note in todo:
+                scene = ctx.scene
                 start = done
 
                 def scene_progress(fraction: float, message: str, _start: int = start, _n: int = scene.num_frames, _id: str = scene.id) -> None:
@@ -163,27 +173,71 @@ def render_storyboard(
                 ctx.is_cancelled = cancelled
                 ctx.check_cancelled()
                 report_progress(done / total, f"{scene.id}: rendering")
-                try:
-                    with atomic_path(clip) as tmp:
-                        with FfmpegSink(tmp, sb.width, sb.height, sb.fps, expected_frames=scene.num_frames) as sink:
-                            gen.render_scene(ctx, sink)
-                        problem = verify_clip(tmp, expected, decode=False)
-                        if problem:
-                            raise RenderError(f"scene {scene.id}: the rendered clip is wrong: {problem}")
-                except OSError as err:
-                    raise RenderError(f"cannot write {clip}: {err.strerror or err}") from None
-                mark_verified(clip, expected)
+
+                def encode(tmp: Path, _ctx: RenderContext = ctx) -> None:
+                    with FfmpegSink(tmp, sb.width, sb.height, sb.fps, expected_frames=_ctx.scene.num_frames) as sink:
+                        gen.render_scene(_ctx, sink)
+
+                store_clip(job.clip, job.expected, encode, scene.id)
                 done += scene.num_frames
-                report.scenes.append(SceneRender(scene.id, clip, False, key, note))
+                results[scene.id] = SceneRender(scene.id, job.clip, False, job.key, note)
                 report_progress(done / total, f"{scene.id}: rendered")
         finally:
             take = getattr(gen, "take_warnings", None)
             if callable(take):
                 report.warnings.extend(take())
             gen.close()
+        report.scenes = [results[s.id] for s in scenes]
         # 4. note which clip holds each scene now (for the editor and for people looking in the folder)
         _write_index(out_dir, project, sb, report)
     return report
+
+
+def _render_on_ray(
+    project: Project,
+    sb: Storyboard,
+    gen: Generator,
+    todo: list[tuple[RenderContext, SceneJob, str | None]],
+    results: dict[str, SceneRender],
+    done: int,
+    total: int,
+    frames: dict[str, int],
+    report_progress: ProgressFn,
+    cancelled: Callable[[], bool],
+    options: dict | None,
+    report_warnings: list[str],
+) -> None:
+    """Render `todo` as Ray tasks (generators/cluster.py). Clips are committed as they arrive, so finished
+    scenes stay cached when others fail or the render is cancelled; a failure is then one line."""
+    from .cluster import render_scenes
+
+    notes = {job.scene_id: note for _, job, note in todo}
+    fractions: dict[str, float] = {}
+
+    def on_progress(scene_id: str, fraction: float, message: str) -> None:
+        fractions[scene_id] = min(max(fraction, 0.0), 1.0)
+        overall = done + sum(frames[sid] * f for sid, f in fractions.items())
+        report_progress(overall / total, f"{scene_id}: {message}")
+
+    def commit(job: SceneJob, data: bytes) -> None:
+        store_clip(job.clip, job.expected, lambda tmp: tmp.write_bytes(data), job.scene_id)
+        results[job.scene_id] = SceneRender(job.scene_id, job.clip, False, job.key, notes[job.scene_id])
+
+    try:
+        _, failed, warnings = render_scenes(
+            project, sb, gen, [job for _, job, _ in todo], settings=gen.settings, options=dict(options or {}),
+            commit=commit, on_progress=on_progress, is_cancelled=cancelled,
+        )  # fmt: skip
+    except (Cancelled, KeyboardInterrupt):
+        _write_index(generator_dir(project, gen.name), project, sb, RenderReport(gen.name, list(results.values())))
+        raise
+    report_warnings.extend(warnings)
+    if failed:
+        _write_index(generator_dir(project, gen.name), project, sb, RenderReport(gen.name, list(results.values())))
+        kept = len(results)
+        more = f" (and {len(failed) - 1} more failed scene{'s' if len(failed) > 2 else ''})" if len(failed) > 1 else ""
+        first = failed[0]
+        raise type(first)(f"{first}{more}; {kept} scene{'s' if kept != 1 else ''} cached")
 
 
 def _write_index(out_dir: Path, project: Project, sb: Storyboard, report: RenderReport) -> None:

@@ -15,6 +15,7 @@ from flowdrafter.core.layout import box_area, box_center, box_iou, lerp_box
 from flowdrafter.core.storyboard import Box, CameraMotion
 
 from .schemas import LayoutReply
+from .words import repeats
 
 MIN_SIDE = 0.04  # a box thinner than this is a speck, not a subject
 MIN_AREA = 0.005
@@ -25,6 +26,7 @@ MIN_SCALE = 1.3  # towards/away from the camera: the box grows/shrinks at least 
 MAX_IOU = 0.6
 MAX_CUT_SHIFT = 0.2  # continuing action: centre may move this much across the cut
 STATIC_MOTION = 0.003  # |dx|, |dy| below this is "not moving"
+MAX_FOLLOW_DRIFT = 0.15  # a subject the camera follows stays within this much of where it started
 
 
 @dataclass(frozen=True)
@@ -38,13 +40,16 @@ class SceneContext:
     entities: dict[str, str] = field(default_factory=dict)  # foreground id -> name, in script order
     previous: dict[str, Box] = field(default_factory=dict)  # id -> box on the previous scene's last frame
     continues: bool = False  # the script says this scene continues the previous one's action
+    prompt: str = ""  # the whole story, which no keyframe description should repeat
+    background: str = ""  # the background's name and description: does anything in it move?
 
 
 @dataclass(frozen=True)
 class Problem:
-    kind: str  # outside | small | large | missing | direction | jump | overlap | camera | continuity
-    message: str
+    kind: str  # layout: outside | small | large | missing | direction | follow | jump | overlap | background | continuity | copy
+    message: str  # story (planners.story): coverage | copy | order | identity
     entity: str | None = None
+    scene: str | None = None  # which scene a story-level problem is about
 
 
 # -- direction words ------------------------------------------------------------------------------------
@@ -57,6 +62,19 @@ DIRECTIONS: list[tuple[str, re.Pattern[str]]] = [
     ("down", re.compile(r"\b(?:falls?|falling|fell)\b(?! asleep| silent| in love| apart)|\b(?:drops?|dropping|sinks?|sinking|descends?|descending|tumbles? down|slides? down|climbs? down|goes down)\b")),
     ("up", re.compile(r"\b(?:rises?|rising|ascends?|ascending|flies up|jumps up|climbs up|floats up|takes off|lifts off|soars)\b")),
 ]
+
+# The one camera-vs-subject rule, said the same way by the prompts, the checks and the fixes: boxes are
+# where a subject is on screen. A pan or tilt the way the subject moves FOLLOWS it: its box stays near the
+# same place while the world slides past behind it. Any other camera (static, zoom, a pan the other way):
+# the box itself travels the way the event says.
+FOLLOWS = {CameraMotion.pan_right: "right", CameraMotion.pan_left: "left", CameraMotion.tilt_up: "up", CameraMotion.tilt_down: "down"}
+
+# The background's own motion (independent of the camera) needs something in it that moves.
+MOVING_BACKGROUND = re.compile(
+    r"\b(?:rivers?|streams?|water\w*|waves?|sea|ocean|tides?|currents?|flow\w*|drift\w*|clouds?|wind\w*|rain\w*|snowfall|snowing|"
+    r"traffic|cars|conveyor|treadmill|smoke|fog|mist|steam|crowds?|rush\w*|stream\w*|scroll\w*|passing|fireworks|flames?|"
+    r"waterfalls?|rapids|lava|sand ?storm|storm\w*|blizzard|train window)\b"
+)
 
 CONTACT_WORDS = re.compile(r"\b(?:rides?|riding|carr(?:y|ies|ying)|holds?|holding|hugs?|hugging|on top of|inside|sits? on|in (?:his|her|its|their) (?:arms|hands|mouth|paws))\b")
 
@@ -121,8 +139,9 @@ def check_layout(layout: LayoutReply, ctx: SceneContext) -> list[Problem]:
     problems += _direction(tracks, ctx)
     problems += _jumps(tracks, ctx)
     problems += _overlaps(tracks, layout, ctx)
-    problems += _camera(layout, ctx)
+    problems += _background(layout, ctx)
     problems += _continuity(tracks, ctx)
+    problems += _copies(layout, ctx)
     return problems
 
 
@@ -171,6 +190,13 @@ def direction_ok(track: list[tuple[int, Box]], direction: str) -> bool:
     return area_a >= area_b * MIN_SCALE  # away
 
 
+def held(track: list[tuple[int, Box]], direction: str) -> bool:
+    """The box of a subject the camera follows stays put: no keyframe strays far from the first."""
+    ax, ay = box_center(track[0][1])
+    axis = 0 if direction in ("right", "left") else 1
+    return all(abs(box_center(b)[axis] - (ax, ay)[axis]) <= MAX_FOLLOW_DRIFT for _, b in track)
+
+
 _DIRECTION_WORDS = {
     "right": "move from left to right (its box centre must end at least {d} further right)",
     "left": "move from right to left (its box centre must end at least {d} further left)",
@@ -189,7 +215,21 @@ def _direction(tracks: dict[str, list[tuple[int, Box]]], ctx: SceneContext) -> l
     if not all(_valid(b) for _, b in track):
         return []
     out = []
+    followed = FOLLOWS.get(ctx.camera)
     for d in event_directions(ctx.event):
+        if d == followed:
+            if not held(track, d):
+                first, last = track[0], track[-1]
+                out.append(
+                    Problem(
+                        "follow",
+                        f"{eid}: the camera ({ctx.camera.value}) follows it, so its box stays near the same place on screen "
+                        f"(moving at most {MAX_FOLLOW_DRIFT}), but it goes from {_fmt(first[1])} at frame {first[0]} "
+                        f"to {_fmt(last[1])} at frame {last[0]}",
+                        eid,
+                    )
+                )
+            continue
         if not direction_ok(track, d):
             first, last = track[0], track[-1]
             want = _DIRECTION_WORDS[d].format(d=MIN_TRAVEL, s=MIN_SCALE)
@@ -235,35 +275,31 @@ def _overlaps(tracks: dict[str, list[tuple[int, Box]]], layout: LayoutReply, ctx
     return out
 
 
-def camera_expectation(camera: CameraMotion) -> tuple[int, int]:
-    """Expected signs of the background's (dx, dy) for a camera move: panning right moves the scene left."""
-    return {
-        CameraMotion.pan_right: (-1, 0),
-        CameraMotion.pan_left: (1, 0),
-        CameraMotion.tilt_up: (0, 1),
-        CameraMotion.tilt_down: (0, -1),
-    }.get(camera, (0, 0))
-
-
-def _camera(layout: LayoutReply, ctx: SceneContext) -> list[Problem]:
+def _background(layout: LayoutReply, ctx: SceneContext) -> list[Problem]:
     dx, dy = layout.background_motion.dx, layout.background_motion.dy
     if not (math.isfinite(dx) and math.isfinite(dy)):
-        return [Problem("camera", f"background_motion ({dx}, {dy}) must be finite numbers")]
-    sx, sy = camera_expectation(ctx.camera)
-
-    def fits(v: float, sign: int) -> bool:
-        return abs(v) < STATIC_MOTION if sign == 0 else v * sign >= STATIC_MOTION
-
-    if fits(dx, sx) and fits(dy, sy):
+        return [Problem("background", f"background_motion ({dx}, {dy}) must be finite numbers")]
+    if abs(dx) < STATIC_MOTION and abs(dy) < STATIC_MOTION:
         return []
-    if (sx, sy) == (0, 0):
-        want = "dx = 0 and dy = 0 (the camera does not pan or tilt)"
-    else:
-        parts = []
-        for name, sign in (("dx", sx), ("dy", sy)):
-            parts.append(f"{name} = 0" if sign == 0 else f"{name} {'> 0' if sign > 0 else '< 0'}")
-        want = " and ".join(parts)
-    return [Problem("camera", f"background_motion (dx {dx:g}, dy {dy:g}) contradicts the camera '{ctx.camera.value}': expected {want}")]
+    if MOVING_BACKGROUND.search(f"{ctx.event} {ctx.background}".lower()):
+        return []
+    return [
+        Problem(
+            "background",
+            f"background_motion (dx {dx:g}, dy {dy:g}) moves the background, but nothing in it moves (no water, clouds or "
+            f"traffic); the camera's own move is not background motion, so write dx 0 and dy 0",
+        )
+    ]
+
+
+def _copies(layout: LayoutReply, ctx: SceneContext) -> list[Problem]:
+    if not ctx.prompt:
+        return []
+    return [
+        Problem("copy", f"keyframe {kf.frame}: its description repeats the whole story; say only what is seen at that moment")
+        for kf in layout.keyframes
+        if repeats(kf.description, ctx.prompt)
+    ]
 
 
 def _continuity(tracks: dict[str, list[tuple[int, Box]]], ctx: SceneContext) -> list[Problem]:

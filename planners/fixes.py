@@ -17,21 +17,22 @@ from .checks import (
     MIN_AREA,
     MIN_SCALE,
     MIN_SIDE,
+    FOLLOWS,
     Problem,
     SceneContext,
     box_at,
-    camera_expectation,
     direction_ok,
     event_directions,
+    held,
     subject,
     tracks_of,
 )
+from .words import repeats
 from .schemas import BoxReply, KeyframeReply, LayoutReply, MotionReply
 
 Tracks = dict[str, list[tuple[int, Box]]]
 
 DEFAULT_W, DEFAULT_H = 0.26, 0.5
-DEFAULT_MOTION = 0.01  # background drift for a pan/tilt, fraction of the frame per frame
 
 
 def fix_layout(layout: LayoutReply, ctx: SceneContext, problems: list[Problem]) -> LayoutReply:
@@ -49,11 +50,14 @@ def fix_layout(layout: LayoutReply, ctx: SceneContext, problems: list[Problem]) 
         for p in problems:
             if p.kind == "continuity" and p.entity in tracks and p.entity in ctx.previous:
                 tracks[p.entity] = _shift_to(tracks[p.entity], ctx.previous[p.entity])
-    if "direction" in kinds:
+    if kinds & {"direction", "follow"}:
         eid = subject(ctx)
         if eid in tracks:
             for d in event_directions(ctx.event):
-                if not direction_ok(tracks[eid], d):
+                if d == FOLLOWS.get(ctx.camera):
+                    if not held(tracks[eid], d):
+                        tracks[eid] = _held(tracks[eid], d, last)
+                elif not direction_ok(tracks[eid], d):
                     tracks[eid] = _directed(tracks[eid], d, last)
     tracks = {e: _limit_speed(t) for e, t in tracks.items()}
     if "overlap" in kinds:
@@ -61,13 +65,15 @@ def fix_layout(layout: LayoutReply, ctx: SceneContext, problems: list[Problem]) 
 
     frames = sorted(set(notes) | {f for t in tracks.values() for f, _ in t})
     keyframes = []
+    if "copy" in kinds:  # a keyframe that retells the whole story shows the scene's event instead
+        notes = {f: ctx.event if repeats(d, ctx.prompt) else d for f, d in notes.items()}
     for f in frames:
         desc = notes.get(f) or notes[min(notes, key=lambda n: abs(n - f))]
         boxes = [BoxReply(entity=e, box=list(clamp_box(b, MIN_SIDE))) for e, t in tracks.items() for tf, b in t if tf == f]
         keyframes.append(KeyframeReply(frame=f, description=desc, boxes=boxes))
     dx, dy = layout.background_motion.dx, layout.background_motion.dy
-    if "camera" in kinds:
-        dx, dy = _camera_motion(dx, dy, ctx)
+    if "background" in kinds or not (math.isfinite(dx) and math.isfinite(dy)):
+        dx, dy = 0.0, 0.0  # a still background; the camera's move is the camera's
     return LayoutReply(background_motion=MotionReply(dx=dx, dy=dy), keyframes=keyframes)
 
 
@@ -141,6 +147,18 @@ def _directed(track: list[tuple[int, Box]], direction: str, last: int) -> list[t
     return [(0, first), (max(last, 1), end)]
 
 
+def _held(track: list[tuple[int, Box]], direction: str, last: int) -> list[tuple[int, Box]]:
+    """A subject the camera follows: its box stays a little behind the centre of the frame, drifting
+    towards it, while the camera carries the motion."""
+    start = track[0][1]
+    w, h = start[2] - start[0], start[3] - start[1]
+    cx, cy = box_center(start)
+    lead = {"right": (-0.08, 0.0), "left": (0.08, 0.0), "up": (0.0, 0.08), "down": (0.0, -0.08)}[direction]
+    ax, ay = (0.5 + lead[0], cy) if lead[0] else (cx, 0.5 + lead[1])
+    bx, by = (0.5, cy) if lead[0] else (cx, 0.5)
+    return [(0, _place(ax, ay, w, h)), (max(last, 1), _place(bx, by, w, h))]
+
+
 def _limit_speed(track: list[tuple[int, Box]]) -> list[tuple[int, Box]]:
     out = [track[0]]
     for f, b in track[1:]:
@@ -173,18 +191,6 @@ def _separate(tracks: Tracks) -> None:
                     bb = _place(cx, box_center(bb)[1], w, bb[3] - bb[1])
                 moved.append((f, bb))
             tracks[b] = moved
-
-
-def _camera_motion(dx: float, dy: float, ctx: SceneContext) -> tuple[float, float]:
-    sx, sy = camera_expectation(ctx.camera)
-
-    def fix(v: float, sign: int) -> float:
-        if sign == 0:
-            return 0.0
-        mag = abs(v) if math.isfinite(v) and 0.003 <= abs(v) <= 0.05 else DEFAULT_MOTION
-        return sign * mag
-
-    return fix(dx, sx), fix(dy, sy)
 
 
 def default_boxes(n: int) -> list[Box]:

@@ -15,7 +15,7 @@ from .ask import Asker, strict
 from .checks import SceneContext
 from .refine import refine_layout
 from .repair import repair_layout
-from .schemas import LayoutReply, layout_problems, layout_schema
+from .schemas import BoxReply, KeyframeReply, LayoutReply, MotionReply, keyframe_frames, layout_problems, layout_schema
 from .templates import load
 
 
@@ -27,7 +27,10 @@ def scene_context(sb: Storyboard, index: int, continues: bool | None = None) -> 
         continues = prev is not None and prev.transition.kind is TransitionKind.cut
     previous = frame_layout(prev, prev.num_frames - 1) if prev is not None and continues else {}
     entities = {t.entity: names.get(t.entity, t.entity) for t in scene.tracks}
+    bg = sb.entity(scene.background) if scene.background else None
     return SceneContext(
+        prompt=sb.prompt,
+        background=f"{bg.name} {bg.description}" if bg else "",
         scene_id=scene.id,
         event=scene.event,
         num_frames=scene.num_frames,
@@ -51,7 +54,7 @@ def plan_layout(asker: Asker, sb: Storyboard, scene_id: str, *, continues: bool 
         event=ctx.event,
         camera=ctx.camera.value,
         frames=str(ctx.num_frames),
-        last=str(ctx.num_frames - 1),
+        keyframes=", ".join(str(f) for f in keyframe_frames(ctx.num_frames)),
         entities=", ".join(f"{e} ({n})" for e, n in ctx.entities.items()) or "none",
         previous=previous or "nothing, this is a new shot",
     )
@@ -75,6 +78,19 @@ def plan_layout(asker: Asker, sb: Storyboard, scene_id: str, *, continues: bool 
     scenes = list(sb.scenes)
     scenes[index] = scene
     return sb.model_copy(update={"scenes": scenes})
+
+
+def layout_of(scene: Scene) -> LayoutReply:
+    """A scene's layout as the LLM would have written it (keyframes with their boxes), for the checks."""
+    frames = sorted({n.frame for n in scene.frames} | {k.frame for t in scene.tracks for k in t.keyframes}) or [0]
+    notes = {n.frame: n.description for n in scene.frames}
+    keyframes = []
+    for f in frames:
+        desc = notes.get(f) or (notes[min(notes, key=lambda n: abs(n - f))] if notes else scene.event)
+        boxes = [BoxReply(entity=t.entity, box=list(k.box)) for t in scene.tracks for k in t.keyframes if k.frame == f]
+        keyframes.append(KeyframeReply.model_construct(frame=f, description=desc, boxes=boxes))
+    motion = MotionReply(dx=scene.background_motion.dx, dy=scene.background_motion.dy)
+    return LayoutReply.model_construct(background_motion=motion, keyframes=keyframes)
 
 
 def apply_layout(scene: Scene, layout: LayoutReply, warnings: list[str]) -> Scene:

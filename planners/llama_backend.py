@@ -1,5 +1,6 @@
 """llama-cpp-python in process: a local `.gguf` file, or a hub spec `repo_id:filename-pattern` fetched once
-through `Llama.from_pretrained` (then served from the Hugging Face cache).
+into the data folder by `core.downloads` (progress per file, cancel, resume, a clear line for a gated
+repository), then loaded from there like a local file.
 
 The model's own chat template (from the GGUF metadata) formats the messages, and a grammar compiled from
 the stage's JSON schema constrains sampling. One model stays loaded per process; calls are serialized
@@ -8,14 +9,18 @@ because a `Llama` is not thread-safe.
 
 from __future__ import annotations
 
+import fnmatch
 import json
+import os
 import re
 import threading
 import time
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from flowdrafter.core.downloads import hub_download
 from flowdrafter.core.errors import ModelUnavailableError, PlanningError
 from flowdrafter.core.settings import Settings
 
@@ -49,38 +54,41 @@ def _import_llama() -> Any:
 
 
 @lru_cache(maxsize=1)
-def _load(spec: str, n_ctx: int, stamp: float) -> Any:
+def _load(path: str, n_ctx: int, stamp: float) -> Any:
     """The loaded model; `stamp` (the file's mtime) makes a rewritten file load again."""
     Llama = _import_llama()
-    target = parse_spec(spec)
-    if isinstance(target, Path):
-        try:
-            return Llama(model_path=str(target), n_ctx=n_ctx, verbose=False)
-        except (ValueError, RuntimeError, OSError) as err:
-            raise ModelUnavailableError(f"cannot load the LLM {target}: {err} (is it a complete .gguf file?)") from None
-    repo, pattern = target
     try:
-        return Llama.from_pretrained(repo_id=repo, filename=pattern, n_ctx=n_ctx, verbose=False)
-    except Exception as err:  # huggingface_hub/httpx/requests report offline and missing files in many types
+        return Llama(model_path=path, n_ctx=n_ctx, verbose=False)
+    except (ValueError, RuntimeError, OSError) as err:
+        raise ModelUnavailableError(f"cannot load the LLM {path}: {err} (is it a complete .gguf file?)") from None
+
+
+def fetch_hub_model(
+    repo: str, pattern: str, settings: Settings, progress: Progress | None = None, is_cancelled: Callable[[], bool] | None = None
+) -> Path:
+    """The hub GGUF in the data folder, downloaded on first use; offline and missing models are one line
+    that says how to pass a local file instead."""
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        folder = settings.data_dir / "models" / "hub" / repo.replace("/", "--") / "main"
+        found = sorted(p for p in folder.glob("*.gguf") if fnmatch.fnmatch(p.name, pattern))
+        if found:
+            return found[0]
         raise ModelUnavailableError(
-            f"cannot get the LLM '{repo}:{pattern}' from the Hugging Face hub ({_reason(err)}); "
-            f"download a .gguf file and pass it with --llm /path/to/model.gguf (or FLOWDRAFTER_LLM), "
-            f"or use a server with --llm-url"
+            f"cannot get the LLM '{repo}:{pattern}': offline mode is on (HF_HUB_OFFLINE) and it was never downloaded; "
+            f"pass a .gguf file with --llm /path/to/model.gguf (or FLOWDRAFTER_LLM), or use a server with --llm-url"
+        )
+    try:
+        return hub_download(
+            repo, pattern, settings.data_dir / "models" / "hub", setting="llm (--llm, FLOWDRAFTER_LLM)",
+            progress=(lambda p: progress(p.line())) if progress else None, is_cancelled=is_cancelled,
+        )
+    except ModelUnavailableError as err:
+        if "permission" in str(err):
+            raise
+        raise ModelUnavailableError(
+            f"cannot get the LLM '{repo}:{pattern}' ({err}); pass a .gguf file with --llm /path/to/model.gguf "
+            f"(or FLOWDRAFTER_LLM), or use a server with --llm-url"
         ) from None
-
-
-def _reason(err: Exception) -> str:
-    name = type(err).__name__
-    text = " ".join(str(err).split())
-    if "offline" in (name + text).lower():
-        return "offline mode is on"
-    if name in ("RepositoryNotFoundError", "GatedRepoError"):
-        return "no such repository, or it needs a login"
-    if name in ("EntryNotFoundError",) or (isinstance(err, ValueError) and "match" in text.lower()):
-        return f"no file in the repository matches the pattern: {text[:160]}"
-    if "connect" in (name + text).lower() or "resolve" in text.lower() or "network" in text.lower():
-        return "no connection to the hub"
-    return f"{name}: {text[:160]}"
 
 
 @lru_cache(maxsize=64)
@@ -97,7 +105,7 @@ class LlamaBackend:
         self.n_ctx = n_ctx
 
     @classmethod
-    def load(cls, settings: Settings, progress: Progress | None = None) -> LlamaBackend:
+    def load(cls, settings: Settings, progress: Progress | None = None, is_cancelled: Callable[[], bool] | None = None) -> LlamaBackend:
         spec = settings.llm.strip()
         if not spec:
             raise ModelUnavailableError("no LLM configured; set --llm (a .gguf file or hub 'repo_id:pattern') or --llm-url")
@@ -109,14 +117,15 @@ class LlamaBackend:
                 )
             if not target.is_file():
                 raise ModelUnavailableError(f"LLM model path {target} is not a file")
-            st = target.stat()
-            stamp, model_id = st.st_mtime, f"gguf:{target.resolve()}:{st.st_size}:{st.st_mtime_ns}"
+            path, model_id = target, None
         else:
-            stamp, model_id = 0.0, f"hub:{target[0]}:{target[1]}"
             if progress:
-                progress(f"loading LLM {target[0]} ({target[1]}) from the Hugging Face hub; the first use downloads it")
+                progress(f"loading LLM {target[0]} ({target[1]}) from the model hub; the first use downloads it")
+            path, model_id = fetch_hub_model(target[0], target[1], settings, progress, is_cancelled), f"hub:{target[0]}:{target[1]}"
+        st = path.stat()
+        model_id = model_id or f"gguf:{path.resolve()}:{st.st_size}:{st.st_mtime_ns}"
         with _LOCK:
-            llama = _load(spec, settings.llm_ctx, stamp)
+            llama = _load(str(path), settings.llm_ctx, st.st_mtime)
         return cls(llama, model_id, settings.llm_ctx)
 
     def complete(

@@ -40,12 +40,13 @@ class LLM(Protocol):
     ) -> Completion: ...
 
 
-def open_llm(settings: Settings, progress: Progress | None = None) -> LLM:
-    """The backend the settings ask for; raises `ModelUnavailableError`/`PlanningError` with a fix to try."""
+def open_llm(settings: Settings, progress: Progress | None = None, is_cancelled: Callable[[], bool] | None = None) -> LLM:
+    """The backend the settings ask for; raises `ModelUnavailableError`/`PlanningError` with a fix to try.
+    A hub model is downloaded on first use, reporting progress; `is_cancelled()` stops the download."""
     if settings.llm_url:
         from .openai_backend import OpenAIBackend
 
         return OpenAIBackend(settings)
     from .llama_backend import LlamaBackend
 
-    return LlamaBackend.load(settings, progress)
+    return LlamaBackend.load(settings, progress, is_cancelled)

@@ -9,6 +9,7 @@ module; these two functions only check the input, open the backend and chain the
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from typing import Literal
 
 from flowdrafter.core.errors import PlanningError
@@ -17,8 +18,11 @@ from flowdrafter.core.storyboard import Storyboard
 
 from .ask import Asker
 from .cache import ReplyCache
+from .cast import find_cast
 from .entities import describe_entities
+from .identity import resolve_names
 from .layout import plan_layout
+from .quality import plan_quality
 from .llm import Progress, open_llm
 from .schemas import MAX_PLAN_SCENES, CONTROL_CHARS
 from .script import EntityIndex, fit_transitions, rewrite_scene, scene_from_script, script_to_storyboard, write_script
@@ -59,8 +63,8 @@ def check_size(size: tuple[int, int] | str | None) -> tuple[int, int] | None:
     return w, h
 
 
-def _asker(settings: Settings, seed: int, progress: Progress | None, use_cache: bool) -> Asker:
-    llm = open_llm(settings, progress)
+def _asker(settings: Settings, seed: int, progress: Progress | None, use_cache: bool, is_cancelled: Callable[[], bool] | None = None) -> Asker:
+    llm = open_llm(settings, progress, is_cancelled)
     cache = ReplyCache(settings.data_dir / "llm-cache") if use_cache else None
     return Asker(llm=llm, settings=settings, seed=seed, progress=progress, cache=cache)
 
@@ -76,6 +80,7 @@ def plan(
     progress: Progress | None = None,
     use_cache: bool = True,
     asker: Asker | None = None,
+    is_cancelled: Callable[[], bool] | None = None,
 ) -> Storyboard:
     """A complete, valid storyboard for `prompt`, or a `FlowDrafterError` (PlanningError,
     ModelUnavailableError) saying what went wrong.
@@ -84,6 +89,7 @@ def plan(
     or "WxH", default 512x320) and `seed` (default 0; also the LLM's sampling seed) go into the storyboard.
     `progress(message)` receives one line per step (stage, scene, tokens/s). With `use_cache`, replies are
     reused from `settings.data_dir/llm-cache`. `asker` lets the benchmark read per-call statistics.
+    `is_cancelled()` stops the first download of a hub model (it resumes next time).
     """
     # 1. check inputs
     text = check_prompt(prompt)
@@ -97,18 +103,24 @@ def plan(
         raise PlanningError(f"seed must be between 0 and {2**32 - 1}, got {seed}")
     settings = settings or get_settings()
     # 2. open the LLM
-    asker = asker or _asker(settings, seed, progress, use_cache)
-    # 3. script: scenes and entities
-    script, notes = write_script(asker, text, scenes)
-    sb = script_to_storyboard(script, notes, prompt=text, fps=fps or 8, width=width, height=height, seed=seed)
-    # 4. entities: visual descriptions
+    asker = asker or _asker(settings, seed, progress, use_cache, is_cancelled)
+    # 3. cast: the story's characters and objects, in the prompt's own words
+    cast, cast_notes = find_cast(asker, text)
+    asker.say(f"cast: {', '.join(cast) or 'nobody found'}")
+    # 4. script: scenes, refined against the story checks; one entity per thing
+    script, notes = write_script(asker, text, scenes, cast)
+    script, merged = resolve_names(script, asker, text)
+    sb = script_to_storyboard(script, cast_notes + notes + merged, prompt=text, fps=fps or 8, width=width, height=height, seed=seed, cast=cast)
+    # 5. entities: visual descriptions
     sb, notes = describe_entities(asker, sb)
     sb = _note(sb, sb.scenes[0].id, notes)
-    # 5. layout per scene, in order (a continuing scene starts where the previous one ended)
+    # 6. layout per scene, in order (a continuing scene starts where the previous one ended)
     for scene in list(sb.scenes):
         sb = plan_layout(asker, sb, scene.id)
+    sb = _checked(sb)
     asker.say(f"done: {_count(len(sb.scenes), 'scene')}, {_count(len(sb.entities), 'entity', 'entities')}")
-    return _checked(sb)
+    asker.say(plan_quality(sb).summary())
+    return sb
 
 
 def replan(
@@ -120,6 +132,7 @@ def replan(
     progress: Progress | None = None,
     use_cache: bool = True,
     seed: int | None = None,
+    is_cancelled: Callable[[], bool] | None = None,
 ) -> Storyboard:
     """Redo one stage, for one scene (`scene_id`) or for all; everything else is left as it was.
 
@@ -138,13 +151,13 @@ def replan(
         raise PlanningError(f"no scene '{scene_id}' in this storyboard (scenes: {ids})")
     settings = settings or get_settings()
     seed = random.randrange(2**31) if seed is None else seed
-    asker = _asker(settings, seed, progress, use_cache)
+    asker = _asker(settings, seed, progress, use_cache, is_cancelled)
     sb = storyboard
 
     if stage == "layout":
         for sid in [scene_id] if scene_id else [s.id for s in sb.scenes]:
             sb = plan_layout(asker, sb, sid)
-        return _checked(sb)
+        return _done(asker, sb)
 
     if stage == "entities":
         ids = None
@@ -153,17 +166,19 @@ def replan(
             assert scene is not None
             ids = [t.entity for t in scene.tracks] + ([scene.background] if scene.background else [])
         sb, notes = describe_entities(asker, sb, ids)
-        return _checked(_note(sb, scene_id or sb.scenes[0].id, notes))
+        return _done(asker, _note(sb, scene_id or sb.scenes[0].id, notes))
 
     if scene_id is None:
         prompt = check_prompt(sb.prompt or sb.title)
-        script, notes = write_script(asker, prompt, len(sb.scenes))
-        new = script_to_storyboard(script, notes, prompt=prompt, fps=sb.fps, width=sb.width, height=sb.height, seed=sb.seed, previous=sb)
+        cast, cast_notes = find_cast(asker, prompt)
+        script, notes = write_script(asker, prompt, len(sb.scenes), cast)
+        script, merged = resolve_names(script, asker, prompt)
+        new = script_to_storyboard(script, cast_notes + notes + merged, prompt=prompt, fps=sb.fps, width=sb.width, height=sb.height, seed=sb.seed, previous=sb, cast=cast)
         new, notes = describe_entities(asker, new)
         new = _note(new, new.scenes[0].id, notes)
         for scene in list(new.scenes):
             new = plan_layout(asker, new, scene.id)
-        return _checked(new)
+        return _done(asker, new)
 
     index = sb.scene_index(scene_id)
     old = sb.scenes[index]
@@ -180,11 +195,18 @@ def replan(
     if new_ids:
         sb, more = describe_entities(asker, sb, new_ids)
         notes += more
-    return _checked(plan_layout(asker, sb, scene_id, continues=written.continues if index > 0 else False, notes=notes))
+    return _done(asker, plan_layout(asker, sb, scene_id, continues=written.continues if index > 0 else False, notes=notes))
 
 
 def _count(n: int, one: str, many: str | None = None) -> str:
     return f"{n} {one if n == 1 else many or one + 's'}"
+
+
+def _done(asker: Asker, sb: Storyboard) -> Storyboard:
+    """The validated result; the log ends with its quality score."""
+    sb = _checked(sb)
+    asker.say(plan_quality(sb).summary())
+    return sb
 
 
 def _checked(sb: Storyboard) -> Storyboard:

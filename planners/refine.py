@@ -1,12 +1,17 @@
-"""Self-refinement (FlowZero): the checks' problems go back to the LLM for up to K rounds; whatever is
-left is fixed deterministically and reported as warnings the editor shows with the scene.
+"""Self-refinement (FlowZero), for any stage: the checks' problems go back to the LLM for up to K rounds;
+whatever is left is fixed deterministically and reported as warnings the editor shows with the scene.
+
+The script (story checks), the entity descriptions (copies) and each scene's layout (geometry, motion,
+copies) all go through `refine`.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
 
 from flowdrafter.core.errors import PlanningError
 
@@ -16,39 +21,43 @@ from .fixes import fix_layout
 from .schemas import LayoutReply
 from .templates import load
 
+R = TypeVar("R", bound=BaseModel)
 
-def refine_layout(
+
+def refine(
     asker: Asker,
-    layout: LayoutReply,
-    ctx: SceneContext,
+    reply: R,
     *,
+    check: Callable[[R], list[Problem]],
+    fix: Callable[[R, list[Problem]], R],
     label: str,
     template: str,
     messages: list[dict[str, str]],
     schema: dict[str, Any],
     max_tokens: int,
-    validate: Callable[[dict[str, Any]], LayoutReply],
-    repair: Callable[[dict[str, Any]], LayoutReply],
+    validate: Callable[[dict[str, Any]], R],
+    repair: Callable[[dict[str, Any]], R],
     rounds: int,
-) -> tuple[LayoutReply, list[str]]:
-    """(layout without problems, warnings). The LLM's revision is kept only if it has fewer problems."""
+    stage: str = "refine",
+) -> tuple[R, list[str]]:
+    """(reply without problems, warnings). The LLM's revision is kept only if it has fewer problems."""
     notes: list[str] = []
-    problems = check_layout(layout, ctx)
-    refine = load("refine")
+    problems = check(reply)
+    turn_template = load("refine")
     for r in range(1, rounds + 1):
         if not problems:
             break
         asker.say(f"{label}: {len(problems)} problem{'s' if len(problems) > 1 else ''} found, refining (round {r} of {rounds})")
         turn = [
             *messages,
-            {"role": "assistant", "content": json.dumps(layout.model_dump(), allow_nan=True)},
-            *refine.render(problems="\n".join(f"- {p.message}" for p in problems)),
+            {"role": "assistant", "content": json.dumps(reply.model_dump(), allow_nan=True)},
+            *turn_template.render(problems="\n".join(f"- {p.message}" for p in problems)),
         ]
         try:
             revised, revise_notes = asker.ask(
-                stage="refine",
+                stage=stage,
                 label=f"{label} refine {r}",
-                template=f"{template}|{refine.version}",
+                template=f"{template}|{turn_template.version}",
                 messages=turn,
                 schema=schema,
                 max_tokens=max_tokens,
@@ -58,19 +67,23 @@ def refine_layout(
         except PlanningError as err:
             notes.append(f"{label}: refinement round {r} failed: {err}")
             break
-        revised_problems = check_layout(revised, ctx)
-        if len(revised_problems) > len(problems):
+        revised_problems = check(revised)
+        if revised == reply or len(revised_problems) > len(problems):
             break  # no progress; asking the same question again would get the same answer
-        layout, problems = revised, revised_problems
+        reply, problems = revised, revised_problems
         notes += revise_notes
     if not problems:
-        return layout, notes
-    fixed = fix_layout(layout, ctx, problems)
-    left = check_layout(fixed, ctx)
+        return reply, notes
+    fixed = fix(reply, problems)
+    left = check(fixed)
     notes += [f"{label}: fixed automatically: {p.message}" for p in problems if not _same(p, left)]
     notes += [f"{label}: unresolved: {p.message}" for p in left]
     return fixed, notes
 
 
+def refine_layout(asker: Asker, layout: LayoutReply, ctx: SceneContext, **kw: Any) -> tuple[LayoutReply, list[str]]:
+    return refine(asker, layout, check=lambda r: check_layout(r, ctx), fix=lambda r, p: fix_layout(r, ctx, p), **kw)
+
+
 def _same(p: Problem, left: list[Problem]) -> bool:
-    return any(q.kind == p.kind and q.entity == p.entity for q in left)
+    return any(q.kind == p.kind and q.entity == p.entity and q.scene == p.scene for q in left)

@@ -28,7 +28,11 @@ from .schemas import (
     NOTE_LEN,
     STYLE_LEN,
     TITLE_LEN,
+    MAX_CAST,
     BoxReply,
+    keyed_keyframes,
+    CastMember,
+    CastReply,
     EntitiesReply,
     EntityText,
     KeyframeReply,
@@ -116,7 +120,10 @@ def repair_script(data: dict[str, Any], prompt: str, scenes: int | None) -> Scri
 def repair_entities(data: dict[str, Any], names: dict[str, str]) -> EntitiesReply:
     """Keep one description per known id (the first); fill the rest with the entity's name."""
     got: dict[str, str] = {}
-    for e in _list(data.get("entities")):
+    raw = data.get("entities")
+    if isinstance(raw, dict):  # the keyed form the schema asks for
+        raw = [{"id": k, "description": d} for k, d in raw.items()]
+    for e in _list(raw):
         if not isinstance(e, dict):
             continue
         eid = e.get("id")
@@ -127,6 +134,19 @@ def repair_entities(data: dict[str, Any], names: dict[str, str]) -> EntitiesRepl
     return EntitiesReply(entities=[EntityText(id=i, description=got.get(i) or names[i]) for i in names])
 
 
+def repair_cast(data: dict[str, Any], candidates: list[str]) -> CastReply:
+    """The names that are words of the prompt; an empty cast when none is (the subjects found in the
+    prompt's words still make the cast, see `planners.cast`)."""
+    out = []
+    for x in _list(data.get("cast")):
+        words = x if isinstance(x, str) else x.get("words") if isinstance(x, dict) else None
+        name = x if isinstance(x, str) else x.get("name") if isinstance(x, dict) else None
+        words = clean_text(words, NAME_LEN).lower()
+        if words in candidates:
+            out.append(CastMember(words=words, name=clean_text(name, NAME_LEN, words)))
+    return CastReply.model_construct(cast=out[:MAX_CAST])
+
+
 def repair_layout(data: dict[str, Any], entity_ids: list[str], num_frames: int, event: str) -> LayoutReply:
     """Frames clamped into the scene and made increasing, boxes of unknown entities dropped, numbers finite.
 
@@ -134,12 +154,15 @@ def repair_layout(data: dict[str, Any], entity_ids: list[str], num_frames: int, 
     each box becomes four finite numbers.
     """
     by_frame: dict[int, KeyframeReply] = {}
-    for k in _list(data.get("keyframes")):
+    for k in _list(keyed_keyframes(data.get("keyframes"))):
         if not isinstance(k, dict):
             continue
         frame = _int_in(k.get("frame"), 0, max(0, num_frames - 1), 0)
         boxes: list[BoxReply] = []
-        for b in _list(k.get("boxes")):
+        raw = k.get("boxes")
+        if isinstance(raw, dict):  # the keyed form the schema asks for
+            raw = [{"entity": e, "box": b} for e, b in raw.items()]
+        for b in _list(raw):
             if not isinstance(b, dict) or b.get("entity") not in entity_ids:
                 continue
             if any(x.entity == b["entity"] for x in boxes):

@@ -19,7 +19,8 @@ from flowdrafter.core.storyboard import MAX_MOTION, CameraMotion
 
 MAX_PLAN_SCENES = 12
 MAX_FOREGROUND = 4  # foreground entities per scene
-MAX_KEYFRAMES = 6
+MAX_KEYFRAMES = 6  # accepted in a reply
+MAX_CAST = 6  # characters and objects the cast step may name
 MIN_DURATION, MAX_DURATION = 1, 8  # seconds, whole; converted to frames at the storyboard's fps
 
 CAMERA_CHOICES = [m.value for m in CameraMotion]
@@ -40,13 +41,23 @@ def _obj(props: dict[str, Any]) -> dict[str, Any]:
     return {"type": "object", "properties": props, "required": list(props), "additionalProperties": False}
 
 
-def script_schema(scenes: int | None) -> dict[str, Any]:
+def cast_schema(candidates: list[str], english: bool) -> dict[str, Any]:
+    """Names that must be words of the prompt (an enum of its noun phrases); for a prompt in another
+    language, the prompt's words and an English name for them."""
+    words = {"type": "string", "enum": list(candidates)} if candidates else _str(NAME_LEN)
+    item = words if english else _obj({"words": words, "name": _str(NAME_LEN)})
+    return _obj({"cast": {"type": "array", "items": item, "minItems": 1, "maxItems": MAX_CAST}})
+
+
+def script_schema(scenes: int | None, names: list[str] | None = None) -> dict[str, Any]:
+    """`names`: the foreground names allowed (the cast and the prompt's other noun phrases); None: any."""
     lo, hi = (scenes, scenes) if scenes else (1, MAX_PLAN_SCENES)
+    name = {"type": "string", "enum": list(names)} if names else _str(NAME_LEN)
     scene = _obj(
         {
             "title": _str(TITLE_LEN),
             "event": _str(EVENT_LEN),
-            "foreground": {"type": "array", "items": _str(NAME_LEN), "minItems": 0, "maxItems": MAX_FOREGROUND},
+            "foreground": {"type": "array", "items": name, "minItems": 1 if names else 0, "maxItems": MAX_FOREGROUND},
             "background": _str(NAME_LEN),
             "camera": {"type": "string", "enum": CAMERA_CHOICES},
             "duration": {"type": "integer", "minimum": MIN_DURATION, "maximum": MAX_DURATION},
@@ -63,27 +74,30 @@ def script_schema(scenes: int | None) -> dict[str, Any]:
 
 
 def entities_schema(ids: list[str]) -> dict[str, Any]:
-    item = _obj({"id": {"type": "string", "enum": list(ids)}, "description": _str(DESCRIPTION_LEN)})
-    return _obj({"entities": {"type": "array", "items": item, "minItems": len(ids), "maxItems": len(ids)}})
+    """One description per id, keyed by the id: the grammar allows each exactly once, in order."""
+    return _obj({"entities": _obj({i: _str(DESCRIPTION_LEN) for i in ids})})
+
+
+def keyframe_frames(num_frames: int) -> list[int]:
+    """The frames the LLM writes keyframes for: the first, the middle and the last."""
+    last = max(0, num_frames - 1)
+    return sorted({0, last // 2, last})
 
 
 def layout_schema(entity_ids: list[str], num_frames: int) -> dict[str, Any]:
-    """Keyframes, not every frame: interpolation fills the rest (and keeps the reply short)."""
+    """Keyframes, not every frame: interpolation fills the rest (and keeps the reply short).
+
+    The keyframes are an object keyed by their frame numbers, the first, middle and last frame: small
+    models wrote frame numbers past the end (llama.cpp's grammar ignores `minimum`/`maximum` on integers),
+    out of order or twice, and each of those needed a repair. Boxes are keyed by entity id, so every entity
+    has exactly one box per keyframe."""
     number = {"type": "number"}
     box = {"type": "array", "items": number, "minItems": 4, "maxItems": 4}
-    entity = {"type": "string", "enum": list(entity_ids)} if entity_ids else _str(NAME_LEN)
-    boxes = {"type": "array", "items": _obj({"entity": entity, "box": box}), "minItems": 0, "maxItems": len(entity_ids)}
-    keyframe = _obj(
-        {
-            "frame": {"type": "integer", "minimum": 0, "maximum": max(0, num_frames - 1)},
-            "description": _str(NOTE_LEN),
-            "boxes": boxes,
-        }
-    )
+    keyframe = _obj({"description": _str(NOTE_LEN), "boxes": _obj({e: box for e in entity_ids})})
     return _obj(
         {
             "background_motion": _obj({"dx": number, "dy": number}),
-            "keyframes": {"type": "array", "items": keyframe, "minItems": 1, "maxItems": MAX_KEYFRAMES},
+            "keyframes": _obj({str(f): keyframe for f in keyframe_frames(num_frames)}),
         }
     )
 
@@ -113,6 +127,20 @@ class _Reply(BaseModel):
         return _one_line(v)
 
 
+class CastMember(_Reply):
+    words: str = Field(min_length=1, max_length=NAME_LEN)  # as the prompt says it
+    name: str = Field(min_length=1, max_length=NAME_LEN)  # in English
+
+
+class CastReply(_Reply):
+    cast: list[CastMember] = Field(min_length=1, max_length=MAX_CAST)
+
+    @field_validator("cast", mode="before")
+    @classmethod
+    def _plain(cls, v: Any) -> Any:  # an English prompt's cast is plain names
+        return [{"words": x, "name": x} if isinstance(x, str) else x for x in v] if isinstance(v, list) else v
+
+
 class ScriptScene(_Reply):
     title: str = Field(min_length=1, max_length=TITLE_LEN)
     event: str = Field(min_length=1, max_length=EVENT_LEN)
@@ -128,7 +156,7 @@ class ScriptScene(_Reply):
         for name in v:
             if not name.strip() or len(name) > NAME_LEN:
                 raise ValueError(f"foreground names must be 1-{NAME_LEN} characters, got {name!r}")
-        return v
+        return list(dict.fromkeys(v))  # ["fox", "fox"] names one subject
 
 
 class ScriptReply(_Reply):
@@ -145,6 +173,11 @@ class EntityText(_Reply):
 class EntitiesReply(_Reply):
     entities: list[EntityText]
 
+    @field_validator("entities", mode="before")
+    @classmethod
+    def _keyed(cls, v: Any) -> Any:  # {"fox": "a red fox"} as the schema asks, or a list of {id, description}
+        return [{"id": k, "description": d} for k, d in v.items()] if isinstance(v, dict) else v
+
 
 class BoxReply(_Reply):
     entity: str
@@ -156,6 +189,11 @@ class KeyframeReply(_Reply):
     description: str = Field(min_length=1, max_length=NOTE_LEN)
     boxes: list[BoxReply] = Field(default_factory=list)
 
+    @field_validator("boxes", mode="before")
+    @classmethod
+    def _keyed(cls, v: Any) -> Any:  # {"fox": [x0, y0, x1, y1]} as the schema asks, or a list of {entity, box}
+        return [{"entity": k, "box": b} for k, b in v.items()] if isinstance(v, dict) else v
+
 
 class MotionReply(_Reply):
     dx: float = 0.0
@@ -165,6 +203,22 @@ class MotionReply(_Reply):
 class LayoutReply(_Reply):
     background_motion: MotionReply = Field(default_factory=MotionReply)
     keyframes: list[KeyframeReply] = Field(min_length=1, max_length=MAX_KEYFRAMES)
+
+    @field_validator("keyframes", mode="before")
+    @classmethod
+    def _keyed(cls, v: Any) -> Any:  # {"0": {...}, "11": {...}} as the schema asks, or a list with "frame"s
+        return keyed_keyframes(v)
+
+
+def keyed_keyframes(v: Any) -> Any:
+    """{"0": {...}, "11": {...}} -> [{"frame": 0, ...}, {"frame": 11, ...}]; anything else as it is."""
+    if not isinstance(v, dict):
+        return v
+    out = []
+    for k, kf in v.items():
+        if isinstance(kf, dict) and str(k).strip().isdigit():
+            out.append({**kf, "frame": int(str(k).strip())})
+    return out
 
 
 # -- checks that need the stage's context (ids, counts); each returns problems, never raises ---------------

@@ -28,31 +28,48 @@ from flowdrafter.core.storyboard import (
 )
 
 from .ask import Asker, strict
-from .checks import camera_expectation
-from .fixes import DEFAULT_MOTION, default_boxes
+from .fixes import default_boxes
+from .refine import refine
+from .story import fix_script, story_problems
+from .words import candidate_names
 from .repair import repair_script
 from .schemas import MAX_PLAN_SCENES, ScriptReply, ScriptScene, script_problems, script_schema
 from .templates import load
 
 CROSSFADE = 4  # frames, between scenes that do not continue each other
+SCRIPT_ROUNDS = 1  # story refinement rounds: a whole script costs a layout's tokens three times over
 _ARTICLE = re.compile(r"^(?:the|a|an)\s+", re.IGNORECASE)
+_SCENE_NOTE = re.compile(r"\bscenes? (\d+)\b")
 
 
-def write_script(asker: Asker, prompt: str, scenes: int | None) -> tuple[ScriptReply, list[str]]:
-    """Ask for the script; `scenes=None` lets the LLM choose (bounded by MAX_PLAN_SCENES)."""
+def write_script(asker: Asker, prompt: str, scenes: int | None, cast: list[str] | None = None) -> tuple[ScriptReply, list[str]]:
+    """Ask for the script, then refine it against the story checks (`planners.story`): every cast name
+    in a scene, no copied prompt, scenes distinct and in the story's order, one name per thing.
+
+    `scenes=None` lets the LLM choose (bounded by MAX_PLAN_SCENES). With a cast, foreground names are
+    limited to the cast and the prompt's other noun phrases: words of the story, never an example's."""
     template = load("script")
+    cast = list(cast or [])
     count = scenes or MAX_PLAN_SCENES
+    allowed = list(dict.fromkeys([*cast, *candidate_names(prompt)])) if cast else None
     asker.say(f"script: writing {scenes or 'up to ' + str(MAX_PLAN_SCENES)} scenes")
+    messages = template.render(prompt=prompt, scenes=str(scenes) if scenes else "2 to 6, your choice", cast=", ".join(cast) or "choose the names")
+    schema = script_schema(scenes, allowed)
+    validate = strict(ScriptReply, lambda r: script_problems(r, scenes))
+
+    def repair(data: dict) -> ScriptReply:
+        return repair_script(data, prompt, scenes)
+
     script, notes = asker.ask(
-        stage="script",
-        label="script",
-        template=template.version,
-        messages=template.render(prompt=prompt, scenes=str(scenes) if scenes else "2 to 6, your choice"),
-        schema=script_schema(scenes),
-        max_tokens=300 + 230 * count,
-        validate=strict(ScriptReply, lambda r: script_problems(r, scenes)),
-        repair=lambda data: repair_script(data, prompt, scenes),
+        stage="script", label="script", template=template.version, messages=messages, schema=schema,
+        max_tokens=300 + 230 * count, validate=validate, repair=repair,
     )
+    script, more = refine(
+        asker, script, check=lambda r: story_problems(r, cast, prompt), fix=lambda r, p: fix_script(r, cast, prompt, p),
+        label="script", template=template.version, messages=messages, schema=schema, max_tokens=300 + 230 * count,
+        validate=validate, repair=repair, rounds=min(SCRIPT_ROUNDS, asker.settings.llm_refine_rounds), stage="script",
+    )
+    notes += more
     if scenes and len(script.scenes) < scenes:
         notes.append(f"script: the planner wrote {len(script.scenes)} of the {scenes} scenes asked for")
     return script, notes
@@ -108,7 +125,6 @@ def scene_from_script(s: ScriptScene, scene_id: str, index: EntityIndex, fps: in
     num_frames = min(max(s.duration * fps, 2), MAX_FRAMES_PER_SCENE)
     fg = list(dict.fromkeys(index.id_for(n, EntityKind.foreground) for n in s.foreground))
     bg = index.id_for(s.background, EntityKind.background)
-    sx, sy = camera_expectation(s.camera)
     return Scene(
         id=scene_id,
         title=s.title,
@@ -116,7 +132,7 @@ def scene_from_script(s: ScriptScene, scene_id: str, index: EntityIndex, fps: in
         background=bg,
         num_frames=num_frames,
         camera=Camera(motion=s.camera, strength=0.5),
-        background_motion=BackgroundMotion(dx=sx * DEFAULT_MOTION, dy=sy * DEFAULT_MOTION),
+        background_motion=BackgroundMotion(),  # the layout stage decides whether the background itself moves
         frames=[FrameNote(frame=0, description=s.event)],
         tracks=[Track(entity=e, keyframes=[Keyframe(frame=0, box=b)]) for e, b in zip(fg, default_boxes(len(fg)))],
         warnings=list(warnings),
@@ -154,12 +170,18 @@ def script_to_storyboard(
     height: int,
     seed: int,
     previous: Storyboard | None = None,
+    cast: list[str] | None = None,
 ) -> Storyboard:
     """A valid storyboard from a script; `previous` (a re-plan) lends its negative prompt and the
-    reference images of entities that keep their ids."""
+    reference images of entities that keep their ids. A note about "scene N" goes to scene N."""
     index = EntityIndex()
+    per_scene: dict[int, list[str]] = {}
+    for note in notes:
+        m = _SCENE_NOTE.search(note)
+        n = int(m.group(1)) - 1 if m and 0 < int(m.group(1)) <= len(script.scenes) else 0
+        per_scene.setdefault(n, []).append(note)
     scenes = [
-        scene_from_script(s, f"s{i + 1}", index, fps, notes if i == 0 else [])
+        scene_from_script(s, f"s{i + 1}", index, fps, per_scene.get(i, []))
         for i, s in enumerate(script.scenes)
     ]
     scenes = [
@@ -180,6 +202,7 @@ def script_to_storyboard(
         width=width,
         height=height,
         seed=seed,
+        cast=list(cast if cast is not None else previous.cast if previous else [])[:32],
         entities=entities,
         scenes=fit_transitions(scenes),
     )

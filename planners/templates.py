@@ -19,7 +19,7 @@ from string import Template as _Subst
 PROMPTS_DIR = files("flowdrafter.planners") / "prompts"  # package data: works from a checkout and a wheel
 
 # The template version each stage uses; bump it (and add the new file) when a prompt changes meaning.
-VERSIONS = {"script": 1, "rescene": 1, "entities": 1, "layout": 1, "refine": 1, "reask": 1}
+VERSIONS = {"cast": 1, "script": 2, "rescene": 2, "entities": 2, "layout": 2, "refine": 2, "reask": 1, "identity": 1}
 
 _HEADER = re.compile(r"^=== (system|user|assistant)\s*$", re.MULTILINE)
 

@@ -55,6 +55,13 @@ class Services:
     def generators(self) -> list[str]:
         return list(self._generators()) if self._generators else []
 
+    def render_target(self) -> str:
+        """Where Render runs: this process, or Ray at `ray_address` (render_storyboard goes there itself)."""
+        address = self.settings.ray_address
+        if not address:
+            return "this process"
+        return "a private Ray instance on this machine" if address == "local" else f"the Ray cluster at {address}"
+
     # -- the app's temp folder (served next to the open project) ---------------------------------------
 
     @property

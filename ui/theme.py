@@ -14,5 +14,7 @@ CSS = """
 #scene-list .wrap { flex-direction: column; gap: 4px; }
 .fd-small button, button.fd-small { min-width: 0 !important; }
 .fd-warn { color: #b45309; }
+.fd-quality .fd-q-ok { color: #15803d; }
+.fd-quality .fd-q-fail { color: #b91c1c; font-weight: 600; }
 footer { display: none !important; }
 """

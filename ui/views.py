@@ -16,6 +16,7 @@ from flowdrafter.core.layout import frame_description
 from flowdrafter.core.project import Project
 from flowdrafter.core.storyboard import CameraMotion, EntityKind, Storyboard, TransitionKind
 from flowdrafter.core.timeline import seconds, total_frames
+from flowdrafter.planners.quality import STORY, plan_quality
 
 CAMERA_CHOICES = [(m.value.replace("_", " "), m.value) for m in CameraMotion]
 TRANSITION_CHOICES = [("cut", TransitionKind.cut.value), ("crossfade", TransitionKind.crossfade.value), ("fade to black", TransitionKind.fade.value)]
@@ -56,6 +57,23 @@ def scene_warnings(sb: Storyboard, scene_id: str) -> str:
         return ""
     items = "".join(f"<li>{html.escape(w)}</li>" for w in scene.warnings)
     return f"<div class='fd-warn'><b>⚠ Planner notes for this scene</b><ul>{items}</ul></div>"
+
+
+def scene_quality(sb: Storyboard, scene_id: str) -> str:
+    """The plan-quality verdicts of a scene (and the plan's total), shown next to its planner notes."""
+    report = plan_quality(sb)
+    verdicts = report.at(scene_id)
+    if not verdicts:
+        return ""
+    chips = " ".join(f"<span class='fd-q-{'ok' if v.ok else 'fail'}'>{'✓' if v.ok else '✗'} {v.check}</span>" for v in verdicts)
+    items = "".join(f"<li>{html.escape(v.check)}: {html.escape(p)}</li>" for v in verdicts for p in v.problems)
+    story = [v for v in report.at(STORY) if not v.ok]
+    items += "".join(f"<li>whole plan, {html.escape(v.check)}: {html.escape(p)}</li>" for v in story for p in v.problems)
+    return (
+        f"<div class='fd-quality'><b>Plan quality {report.passed}/{report.total} ({report.score:.0%})</b> · this scene: {chips}"
+        + (f"<ul>{items}</ul>" if items else "")
+        + "</div>"
+    )
 
 
 def frame_note(sb: Storyboard, scene_id: str, frame: int) -> tuple[str, str]:

@@ -33,7 +33,7 @@ KITTEN_SCRIPT = J({
         {"title": "The ball rolls in", "event": "a red ball rolls into the garden from the left while the kitten watches",
          "foreground": ["kitten", "red ball"], "background": "garden", "camera": "static", "duration": 2, "continues": False},
         {"title": "The chase", "event": "the kitten chases the red ball from left to right across the garden",
-         "foreground": ["the kitten", "Red ball"], "background": "garden", "camera": "pan_right", "duration": 3, "continues": True},
+         "foreground": ["the kitten", "Red ball"], "background": "garden", "camera": "static", "duration": 3, "continues": True},
         {"title": "Nap on the porch", "event": "the tired kitten curls up on the porch and falls asleep",
          "foreground": ["kitten"], "background": "porch", "camera": "zoom_in", "duration": 2, "continues": False},
     ],
@@ -50,13 +50,13 @@ KITTEN_S1 = J({"background_motion": {"dx": 0.0, "dy": 0.0}, "keyframes": [
     {"frame": 15, "description": "the ball stops in the middle of the lawn",
      "boxes": [{"entity": "kitten", "box": [0.1, 0.45, 0.34, 0.9]}, {"entity": "red-ball", "box": [0.45, 0.74, 0.55, 0.9]}]},
 ]})
-KITTEN_S2_WRONG = J({"background_motion": {"dx": -0.01, "dy": 0.0}, "keyframes": [
+KITTEN_S2_WRONG = J({"background_motion": {"dx": 0.0, "dy": 0.0}, "keyframes": [
     {"frame": 0, "description": "the kitten crouches, ready to pounce",
      "boxes": [{"entity": "kitten", "box": [0.6, 0.45, 0.84, 0.9]}, {"entity": "red-ball", "box": [0.45, 0.74, 0.55, 0.9]}]},
     {"frame": 23, "description": "the kitten bats the ball",
      "boxes": [{"entity": "kitten", "box": [0.1, 0.45, 0.34, 0.9]}, {"entity": "red-ball", "box": [0.02, 0.74, 0.12, 0.9]}]},
 ]})
-KITTEN_S2_FIXED = J({"background_motion": {"dx": -0.01, "dy": 0.0}, "keyframes": [
+KITTEN_S2_FIXED = J({"background_motion": {"dx": 0.0, "dy": 0.0}, "keyframes": [
     {"frame": 0, "description": "the kitten crouches behind the ball",
      "boxes": [{"entity": "kitten", "box": [0.1, 0.45, 0.34, 0.9]}, {"entity": "red-ball", "box": [0.45, 0.74, 0.55, 0.9]}]},
     {"frame": 12, "description": "the kitten bounds after the rolling ball",
@@ -99,7 +99,7 @@ ROBOT_S1_TRUNCATED = (
     '{"frame": 23, "descr'
 )
 ROBOT_S1_REFUSAL = "I'm sorry, but I can't continue with that layout."
-ROBOT_S1_REFINE = J({"background_motion": {"dx": -0.01, "dy": 0.0}, "keyframes": [
+ROBOT_S1_REFINE = J({"background_motion": {"dx": 0.0, "dy": 0.0}, "keyframes": [
     {"frame": 0, "description": "the robot starts at the left", "boxes": [
         {"entity": "robot", "box": [0.05, 0.4, 7.7e98, 0.9]}, {"entity": "watering-can", "box": [0.25, 0.55, 0.35, 0.7]}]},
 ]})
@@ -113,7 +113,7 @@ ROBOT_S2 = J({"background_motion": {"dx": 0.0, "dy": 0.0}, "keyframes": [
 CAT = "un chat noir saute sur le toit puis regarde la lune"
 CAT_SCRIPT = J({"title": "The black cat and the moon", "style": "moody blue night illustration", "scenes": [
     {"title": "The leap", "event": "a black cat jumps up onto a tiled roof", "foreground": ["black cat"],
-     "background": "rooftop at night", "camera": "tilt_up", "duration": 2, "continues": False},
+     "background": "rooftop at night", "camera": "static", "duration": 2, "continues": False},
     {"title": "Moonwatch", "event": "the black cat sits on the ridge and gazes at the full moon", "foreground": ["black cat"],
      "background": "rooftop at night", "camera": "zoom_in", "duration": 3, "continues": True},
 ]})
@@ -121,7 +121,7 @@ CAT_ENTITIES = J({"entities": [
     {"id": "black-cat", "description": "a sleek black cat with yellow eyes and a white tip on its tail"},
     {"id": "rooftop-at-night", "description": "red clay roof tiles and chimneys under a deep blue night sky with a full moon"},
 ]})
-CAT_S1 = J({"background_motion": {"dx": 0.0, "dy": 0.01}, "keyframes": [
+CAT_S1 = J({"background_motion": {"dx": 0.0, "dy": 0.0}, "keyframes": [
     {"frame": 0, "description": "the cat crouches on a ledge", "boxes": [{"entity": "black-cat", "box": [0.4, 0.6, 0.6, 0.9]}]},
     {"frame": 15, "description": "the cat lands on the tiles", "boxes": [{"entity": "black-cat", "box": [0.42, 0.3, 0.62, 0.58]}]},
 ]})
@@ -137,7 +137,7 @@ KITTEN_S2_NEW = J({"title": "Kitten and the red ball", "style": "soft watercolor
      "foreground": ["kitten", "butterfly"], "background": "garden", "camera": "pan_left", "duration": 2, "continues": True},
 ]})
 BUTTERFLY = J({"entities": [{"id": "butterfly", "description": "a small lemon-yellow butterfly with black-edged wings"}]})
-KITTEN_S2_NEW_LAYOUT = J({"background_motion": {"dx": 0.01, "dy": 0.0}, "keyframes": [
+KITTEN_S2_NEW_LAYOUT = J({"background_motion": {"dx": 0.0, "dy": 0.0}, "keyframes": [
     {"frame": 0, "description": "the kitten spots the butterfly", "boxes": [
         {"entity": "kitten", "box": [0.12, 0.45, 0.36, 0.9]}, {"entity": "butterfly", "box": [0.5, 0.3, 0.58, 0.38]}]},
     {"frame": 15, "description": "the kitten leaps after it", "boxes": [
@@ -159,6 +159,9 @@ class Reply:
 
 # (stage, text that identifies the story or scene, turn) -> reply
 REPLIES: dict[tuple[str, str, str], Reply] = {
+    ("cast", KITTEN, "first"): Reply(J({"cast": ["kitten", "red ball"]})),
+    ("cast", ROBOT, "first"): Reply(J({"cast": ["robot", "dawn"]})),  # "at dawn" is a time and place: the cast check drops it
+    ("cast", CAT, "first"): Reply(J({"cast": [{"words": "chat noir", "name": "black cat"}]})),
     ("script", "Write a new version of scene 2", "first"): Reply(KITTEN_S2_NEW),  # before story A's own script
     ("entities", '- butterfly (foreground) "butterfly"', "first"): Reply(BUTTERFLY),
     ("layout", "the kitten chases a yellow butterfly", "first"): Reply(KITTEN_S2_NEW_LAYOUT),
@@ -186,7 +189,7 @@ REPLIES: dict[tuple[str, str, str], Reply] = {
 }
 
 
-OLD_SERVER = "an old server: a dog digs in the sand"  # a server without json_schema support (HTTP 400)
+OLD_SERVER = "a dog digs in the sand for an old server"  # a server without json_schema support (HTTP 400)
 DOG_SCRIPT = J({"title": "Digging", "style": "sunny beach photo", "scenes": [
     {"title": "Dig", "event": "a brown dog digs a hole in the sand", "foreground": ["dog"], "background": "beach",
      "camera": "static", "duration": 2, "continues": False}]})
@@ -194,7 +197,7 @@ DOG_ENTITIES = J({"entities": [{"id": "dog", "description": "a brown labrador wi
                                {"id": "beach", "description": "a wide sandy beach at noon"}]})
 DOG_LAYOUT = J({"background_motion": {"dx": 0, "dy": 0}, "keyframes": [
     {"frame": 0, "description": "the dog sniffs the sand", "boxes": [{"entity": "dog", "box": [0.3, 0.4, 0.7, 0.9]}]}]})
-REPLIES_OLD_SERVER = {"script": DOG_SCRIPT, "entities": DOG_ENTITIES, "layout": DOG_LAYOUT}
+REPLIES_OLD_SERVER = {"cast": J({"cast": ["dog"]}), "script": DOG_SCRIPT, "entities": DOG_ENTITIES, "layout": DOG_LAYOUT}
 
 
 def _schema(body: dict[str, Any]) -> dict[str, Any]:
@@ -208,14 +211,17 @@ def _schema(body: dict[str, Any]) -> dict[str, Any]:
 def _stage(body: dict[str, Any]) -> str:
     schema = _schema(body)
     props = set(schema.get("properties", {}))
-    return "script" if "scenes" in props else "entities" if "entities" in props else "layout"
+    for stage, key in (("cast", "cast"), ("identity", "same"), ("script", "scenes"), ("entities", "entities")):
+        if key in props:
+            return stage
+    return "layout"
 
 
 def _turn(messages: list[dict[str, str]]) -> str:
     last = messages[-1]["content"]
     if last.startswith("Your reply could not be used"):
         return "reask"
-    if last.startswith("Checking your layout"):
+    if last.startswith("Checking your reply"):
         return "refine"
     return "first"
 
@@ -263,6 +269,12 @@ def replay_server():
             )
             if reply is None:  # no hand-written answer for this turn: repeat the first one, as a stubborn model would
                 reply = next((r for (s, key, t), r in REPLIES.items() if s == stage and t == "first" and key in subject), None)
+            if reply is None and stage == "cast":  # a story without a cast reply: the first name the schema allows
+                item = _schema(body)["properties"]["cast"]["items"]
+                names = item.get("enum") or item.get("properties", {}).get("words", {}).get("enum") or ["someone"]
+                reply = Reply(J({"cast": [names[0] if "enum" in item else {"words": names[0], "name": names[0]}]}))
+            if reply is None and stage == "identity":
+                reply = Reply(J({"same": False}))
             if reply is None:
                 self._send(404, J({"error": f"no replay for {stage}/{turn}: {subject[:80]}"}).encode())
                 return

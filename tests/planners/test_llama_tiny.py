@@ -103,11 +103,8 @@ def test_broken_model_file(tmp_path):
 
 def test_hub_model_offline_says_how_to_use_a_local_file(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    import huggingface_hub.constants as hf_constants
-
-    monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", True)
     messages: list[str] = []
-    with pytest.raises(ModelUnavailableError, match=r"from the Hugging Face hub \(.*\); download a \.gguf file and pass it with --llm"):
+    with pytest.raises(ModelUnavailableError, match=r"offline mode is on \(HF_HUB_OFFLINE\) and it was never downloaded; pass a \.gguf file with --llm"):
         plan("a fox runs", settings=Settings(llm="someone/Some-Model-GGUF:*Q4_K_M.gguf", data_dir=tmp_path), progress=messages.append)
     assert messages and "the first use downloads it" in messages[0]
 
@@ -121,3 +118,58 @@ def test_rewritten_model_file_is_loaded_again(tmp_path):
     os.utime(path, ns=(first_ns := path.stat().st_mtime_ns + 10**9, first_ns))
     second = LlamaBackend.load(tiny_settings(path, tmp_path))
     assert second.model_id != first.model_id  # so cached replies of the old model are not reused
+
+
+def test_hub_model_downloads_once_with_progress_then_loads(tiny_gguf, tmp_path, monkeypatch):
+    """A hub spec goes through `core.downloads` (a real HTTP server on 127.0.0.1 standing in for the hub):
+    progress in the planner's log, a cancelled first attempt resumes, the second plan reuses the file."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    import flowdrafter.core.downloads as downloads
+    from flowdrafter.core.errors import Cancelled
+
+    data = tiny_gguf.read_bytes()
+    asked: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            asked.append(self.path)
+            if self.path.startswith("/api/models/owner/tiny-GGUF/"):
+                body = b'{"siblings": [{"rfilename": "tiny-Q4_K_M.gguf"}]}'
+            elif self.path == "/owner/tiny-GGUF/resolve/main/tiny-Q4_K_M.gguf":
+                start = int(self.headers["Range"][6:-1]) if self.headers.get("Range") else 0
+                body = data[start:]
+            else:
+                body = b""
+            self.send_response(206 if self.headers.get("Range") else 200 if body else 404)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            try:
+                self.wfile.write(body)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{server.server_address[1]}")
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(downloads, "CHUNK", 64 * 1024)
+    settings = tiny_settings("owner/tiny-GGUF:*Q4_K_M.gguf", tmp_path)
+    try:
+        with pytest.raises(Cancelled):
+            LlamaBackend.load(settings, is_cancelled=lambda: True)
+        messages: list[str] = []
+        backend = LlamaBackend.load(settings, messages.append)
+        assert backend.model_id == "hub:owner/tiny-GGUF:*Q4_K_M.gguf"
+        assert messages[0].startswith("loading LLM owner/tiny-GGUF (*Q4_K_M.gguf) from the model hub")
+        assert messages[-1].startswith("download tiny-Q4_K_M.gguf: ") and messages[-1].endswith("(100%), done")
+        downloads_before = sum("/resolve/" in p for p in asked)
+        LlamaBackend.load(settings)  # the second time: no hub at all
+        assert sum("/resolve/" in p for p in asked) == downloads_before == 2  # the cancelled attempt and the resumed one
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -11,7 +11,7 @@ import pytest
 from flowdrafter.core.errors import PlanningError
 from flowdrafter.planners.jsonparse import ReplyParseError, parse_reply
 from flowdrafter.planners.repair import repair_entities, repair_layout, repair_script
-from flowdrafter.planners.schemas import entities_schema, layout_schema, script_schema
+from flowdrafter.planners.schemas import cast_schema, entities_schema, layout_schema, script_schema
 
 
 @pytest.mark.parametrize(
@@ -55,7 +55,10 @@ def _walk(node):
             yield from _walk(v)
 
 
-@pytest.mark.parametrize("schema", [script_schema(4), script_schema(None), entities_schema(["fox", "snow"]), layout_schema(["fox", "hare"], 16)])
+@pytest.mark.parametrize("schema", [
+    script_schema(4), script_schema(None), script_schema(2, ["fox", "hare"]), entities_schema(["fox", "snow"]),
+    layout_schema(["fox", "hare"], 16), cast_schema(["fox", "snowy field"], True), cast_schema(["chat noir"], False),
+])
 def test_llm_schemas_are_flat_and_bounded(schema):
     text = json.dumps(schema)
     assert "$ref" not in text and "anyOf" not in text and "oneOf" not in text and "$defs" not in text
@@ -72,7 +75,21 @@ def test_script_schema_fixes_the_scene_count_and_enums():
     s = script_schema(4)["properties"]["scenes"]
     assert (s["minItems"], s["maxItems"]) == (4, 4)
     assert s["items"]["properties"]["camera"]["enum"] == ["static", "pan_left", "pan_right", "tilt_up", "tilt_down", "zoom_in", "zoom_out"]
-    assert layout_schema(["fox"], 16)["properties"]["keyframes"]["items"]["properties"]["boxes"]["items"]["properties"]["entity"]["enum"] == ["fox"]
+    keyframes = layout_schema(["fox", "hare"], 16)["properties"]["keyframes"]["properties"]
+    assert list(keyframes) == ["0", "7", "15"]  # keyed by frame: never past the end, out of order or twice
+    assert list(keyframes["7"]["properties"]["boxes"]["properties"]) == ["fox", "hare"]  # one box per entity, once
+    assert script_schema(2, ["fox", "hare"])["properties"]["scenes"]["items"]["properties"]["foreground"]["items"]["enum"] == ["fox", "hare"]
+    assert list(entities_schema(["fox", "snow"])["properties"]["entities"]["properties"]) == ["fox", "snow"]
+
+
+def test_keyed_replies_and_list_replies_mean_the_same():
+    """The schema asks for boxes and descriptions keyed by id; the older list form still validates."""
+    from flowdrafter.planners.schemas import EntitiesReply, LayoutReply
+
+    keyed = LayoutReply.model_validate({"keyframes": {"0": {"description": "x", "boxes": {"fox": [0.1, 0.2, 0.3, 0.4]}}}})
+    listed = LayoutReply.model_validate({"keyframes": [{"frame": 0, "description": "x", "boxes": [{"entity": "fox", "box": [0.1, 0.2, 0.3, 0.4]}]}]})
+    assert keyed == listed
+    assert EntitiesReply.model_validate({"entities": {"fox": "a red fox"}}).entities[0].id == "fox"
 
 
 def test_repair_script_fills_and_bounds_everything():
@@ -123,8 +140,9 @@ def test_few_shot_examples_pass_the_checks_they_teach():
     """An example that breaks our own rules would teach the model to break them."""
     from flowdrafter.core.storyboard import CameraMotion
     from flowdrafter.planners.checks import SceneContext, check_layout
-    from flowdrafter.planners.schemas import EntitiesReply, LayoutReply, ScriptReply
+    from flowdrafter.planners.schemas import CastReply, EntitiesReply, LayoutReply, ScriptReply, keyframe_frames
     from flowdrafter.planners.templates import load
+    from flowdrafter.planners.words import candidate_names
 
     def examples(name):
         msgs = load(name).messages
@@ -132,15 +150,20 @@ def test_few_shot_examples_pass_the_checks_they_teach():
 
     for user, reply in examples("layout"):
         fields = dict(line.split(": ", 1) for line in user.splitlines())
-        entities = dict(p[:-1].split(" (") for p in fields["Foreground entities"].split(", "))
+        entities = dict(p[:-1].split(" (") for p in fields["Entities"].split(", "))
         ctx = SceneContext("x", fields["Event"], int(fields["Frames"].split()[0]), CameraMotion(fields["Camera"]), entities)
-        assert check_layout(LayoutReply.model_validate(json.loads(reply)), ctx) == []
+        lay = LayoutReply.model_validate(json.loads(reply))
+        assert check_layout(lay, ctx) == [] and [k.frame for k in lay.keyframes] == keyframe_frames(ctx.num_frames)
     for user, reply in examples("script"):
         asked = int(user.rsplit("Scenes: ", 1)[1])
         assert len(ScriptReply.model_validate(json.loads(reply)).scenes) == asked
     for user, reply in examples("entities"):
         ids = [line[2:].split(" ")[0] for line in user.splitlines() if line.startswith("- ")]
         assert [e.id for e in EntitiesReply.model_validate(json.loads(reply)).entities] == ids
+    for user, reply in examples("cast"):
+        story = user.split("Story: ", 1)[1]
+        names = [m.words for m in CastReply.model_validate(json.loads(reply)).cast]
+        assert set(names) <= set(candidate_names(story)) and names
 
 
 def _mutate(text: str, rng) -> str:

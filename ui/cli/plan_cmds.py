@@ -7,6 +7,7 @@ Progress (stage, scene, tokens/s) streams to stderr; the project is written thro
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -50,7 +51,25 @@ def _settings(args: argparse.Namespace) -> Settings:
     return settings
 
 
+_last_tenth: dict[str, int] = {}
+
+
 def _progress(message: str) -> None:
+    """One line per step. Download progress ("download f: 45.0 MB of 98.4 MB (46%), ...") rewrites its line
+    on a terminal, and is printed once per tenth of the file in a log."""
+    if message.startswith("download ") and not message.endswith(", done"):
+        if sys.stderr.isatty():
+            print(f"\rplan: {message}\033[K", end="", file=sys.stderr, flush=True)
+            return
+        pct = re.search(r"\((\d+)%\)", message)
+        name = message.split(":", 1)[0]
+        tenth = int(pct.group(1)) // 10 if pct else -1
+        if _last_tenth.get(name) == tenth:
+            return
+        _last_tenth[name] = tenth
+    elif message.startswith("download ") and sys.stderr.isatty():
+        print(f"\rplan: {message}\033[K", file=sys.stderr, flush=True)
+        return
     print(f"plan: {message}", file=sys.stderr, flush=True)
 
 

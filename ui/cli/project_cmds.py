@@ -23,6 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("check", help="validate a project: document, references, asset paths")
     p.add_argument("dir", type=Path)
+    p.add_argument("--quality", action="store_true", help="also score the plan: each planner check's verdict per scene, and a total")
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("schema", help="print the storyboard JSON Schema")
@@ -95,6 +96,10 @@ def cmd_check(args: argparse.Namespace) -> int:
         f"ok: '{sb.title}', {len(sb.scenes)} scenes, {len(sb.entities)} entities, "
         f"{frames} frames at {sb.fps} fps ({timecode(frames, sb.fps)})"
     )
+    if getattr(args, "quality", False):
+        from flowdrafter.planners.quality import plan_quality
+
+        print("\n".join(plan_quality(sb).lines()))
     return 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 from pathlib import Path
@@ -15,19 +16,21 @@ class _Progress:
 
     def __init__(self) -> None:
         self.tty = sys.stderr.isatty()
-        self.last_message = ""
-        self.last_time = 0.0
+        self.last: dict[str, float] = {}  # per scene (message head): when its last line was printed
 
     def __call__(self, fraction: float, message: str) -> None:
         line = f"[{fraction * 100:5.1f}%] {message}"
         if self.tty:
             print(f"\r{line:<78}", end="", file=sys.stderr, flush=True)
             return
+        # Plain lines: every event (rendering, rendered, reused, retrying), and a step counter ("frame
+        # 12/48") when the scene is new or every 2 s, so scenes rendering side by side stay readable.
         now = time.monotonic()
         head = message.split(":")[0]
-        if head != self.last_message or now - self.last_time > 2.0 or fraction >= 1.0:
+        counter = re.search(r"\d+/\d+$", message) is not None
+        if not counter or head not in self.last or now - self.last[head] > 2.0 or fraction >= 1.0:
             print(line, file=sys.stderr, flush=True)
-            self.last_message, self.last_time = head, now
+            self.last[head] = now
 
     def done(self) -> None:
         if self.tty:
@@ -40,6 +43,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--generator", default="animatic", help="generator name (default: animatic)")
     p.add_argument("--scene", action="extend", nargs="+", dest="scenes", metavar="ID", help="only these scenes")
     p.add_argument("--force", action="store_true", help="render even when a cached clip is valid")
+    p.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                   help="render scenes as Ray tasks: alone, on a private local Ray instance; 'auto', HOST:PORT or "
+                        "ray://HOST:PORT joins a cluster (default: the ray_address setting; needs flowdrafter[cluster])")  # fmt: skip
     p.set_defaults(func=cmd_render)
 
     p = sub.add_parser("export", help="export a project: .mp4, .pdf, .otio, .zip or .png (by extension)")
@@ -57,12 +63,20 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
+    from flowdrafter.core.settings import load_settings
     from flowdrafter.generators.render import render_storyboard
 
+    settings = load_settings(ray_address=args.ray)
+    if settings.ray_address:
+        from flowdrafter.generators.cluster import import_ray
+
+        import_ray()  # says how to install the extra before anything starts
     project = Project.open(args.dir)
     progress = _Progress()
-    report = render_storyboard(project, args.generator, scene_ids=args.scenes, force=args.force, progress=progress)
-    progress.done()
+    try:
+        report = render_storyboard(project, args.generator, scene_ids=args.scenes, force=args.force, settings=settings, progress=progress)
+    finally:
+        progress.done()
     for warning in report.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     for s in report.scenes:
