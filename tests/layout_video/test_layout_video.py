@@ -4,6 +4,7 @@ clips."""
 from __future__ import annotations
 
 import dataclasses
+import warnings
 
 import numpy as np
 import pytest
@@ -15,7 +16,7 @@ from flowdrafter.core.errors import Cancelled, ModelUnavailableError
 from flowdrafter.core.storyboard import Camera
 from flowdrafter.generators.diffusion.attention import layer_size
 from flowdrafter.generators.diffusion.layout_video import LayoutVideoGenerator, frame_masks
-from flowdrafter.generators.diffusion.motion_lora import apply_camera_motion
+from flowdrafter.generators.diffusion.motion_lora import apply_camera_motion, loaded_motion_loras
 from flowdrafter.generators.testing.tiny_motion import build_tiny_motion_lora
 
 from .conftest import FRAMES, context, lv_settings, make_doc
@@ -357,7 +358,7 @@ def test_the_scene_camera_loads_its_motion_lora_at_its_strength(gen, cat_inputs,
     assert torch.equal(loaded[some], saved[a_keys[0]])
 
 
-def test_a_lora_built_here_is_loaded_for_its_move_with_its_weight_and_static_turns_it_off(gen, tmp_path, tiny_overrides):
+def test_a_lora_built_here_is_loaded_for_its_move_with_its_weight_and_static_turns_it_off(gen, tmp_path, tiny_overrides, capfd):
     from diffusers import MotionAdapter, UNet2DConditionModel, UNetMotionModel
 
     from flowdrafter.generators.diffusion import models
@@ -369,6 +370,7 @@ def test_a_lora_built_here_is_loaded_for_its_move_with_its_weight_and_static_tur
         MotionAdapter.from_pretrained(tiny_overrides["motion_adapter"]),
     )
     build_tiny_motion_lora(tmp_path / "mine-tilt-down", fresh, seed=42)
+    build_tiny_motion_lora(tmp_path / "mine-zoom-in", fresh, seed=7)
     settings = lv_settings({}, motion_lora_repo_prefix=str(tmp_path / "mine-"))
     x = torch.randn(2, 4, 4, 8, 8, generator=torch.Generator().manual_seed(0))
     emb = torch.randn(8, 77, pipe.text_encoder.config.hidden_size, generator=torch.Generator().manual_seed(1))
@@ -388,10 +390,16 @@ def test_a_lora_built_here_is_loaded_for_its_move_with_its_weight_and_static_tur
         assert (tilted - base).abs().max() > 1e-4  # the LoRA acts on the motion modules
         apply_camera_motion(pipe, Camera(motion="static", strength=0.9), settings)
         assert torch.allclose(run(), base, atol=1e-6)  # static: every motion LoRA off
+        capfd.readouterr()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # a second move's LoRA loads beside the first without a warning
+            assert apply_camera_motion(pipe, Camera(motion="zoom_in"), settings) == ("camera-zoom-in", 0.5)
+        assert capfd.readouterr().err == ""  # nor a library log line in the user's terminal
+        assert pipe.get_active_adapters() == ["camera-zoom-in"]
         with pytest.raises(ModelUnavailableError, match="FLOWDRAFTER_MOTION_LORA_REPO_PREFIX"):
             apply_camera_motion(pipe, Camera(motion="pan_right", strength=0.5), lv_settings({}, motion_lora_repo_prefix=str(tmp_path / "none-")))
     finally:
-        pipe.delete_adapters("camera-tilt-down")
+        pipe.delete_adapters([n for n in ("camera-tilt-down", "camera-zoom-in") if n in loaded_motion_loras(pipe)])
 
 
 def assert_noise_drifts(noise: torch.Tensor, dx: float, dy: float) -> None:
