@@ -32,7 +32,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", choices=["cuda", "cpu"], default="cpu")
     ap.add_argument("--steps", type=int, default=None, help="denoising steps (default: 4 on cuda, 1 on cpu)")
-    ap.add_argument("--job", action="append", dest="jobs", choices=realshape_run.GENERATOR_JOBS)
+    every = [*realshape_run.GENERATOR_JOBS, "layout-video-long"]
+    ap.add_argument("--job", action="append", dest="jobs", choices=every)
     ap.add_argument("--box-guidance", action="store_true", help="also measure layout-video's box guidance")
     args = ap.parse_args()
     if args.device == "cuda":
@@ -42,7 +43,7 @@ def main() -> None:
             sys.exit("bench_realshape: --device cuda, but no CUDA device is available")
     extra = dict(GPU) if args.device == "cuda" else {}
     extra["steps"] = args.steps or (4 if args.device == "cuda" else 1)
-    jobs = args.jobs or realshape_run.GENERATOR_JOBS
+    jobs = args.jobs or every
     jobs = ["scene-image", *[j for j in jobs if j != "scene-image"]]  # the baseline runs first
     if args.box_guidance:
         jobs.append("layout-video-box-guidance")

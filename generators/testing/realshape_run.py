@@ -37,8 +37,8 @@ CPU_SETTINGS: dict[str, Any] = {
     "layout_video_max_side": 256,  # AnimateDiff at 256x160 (latents 32x20, attention at 32x20 .. 4x3)
 }  # fmt: skip
 
-GENERATOR_JOBS = ["refs", "scene-image", "drafter", "drafter-cogvideox", "layout-video", "layout-video-long"]
-PROBES = ["ip-adapter-keys", "motion-lora-keys", "attention-masks", "layout-video-examples"]
+GENERATOR_JOBS = ["refs", "scene-image", "drafter", "drafter-cogvideox", "layout-video"]
+PROBES = ["ip-adapter-keys", "motion-lora-keys", "attention-masks", "layout-video-examples", "layout-video-long"]
 BENCH_JOBS = ["layout-video-box-guidance"]  # measured by bench_realshape.py only
 DENOISERS = {"UNet2DConditionModel", "UNetMotionModel", "UNetSpatioTemporalConditionModel",
              "CogVideoXTransformer3DModel", "WanTransformer3DModel"}  # fmt: skip
@@ -529,7 +529,7 @@ def child(job: str, root: Path, out: Path, extra: dict[str, Any]) -> None:
     )  # fmt: skip
     if torch.cuda.is_available():
         result.peak_vram = int(torch.cuda.max_memory_allocated())
-    if job in GENERATOR_JOBS and result.ok:
+    if (job in GENERATOR_JOBS or job == "layout-video-long") and result.ok:
         _check_output(result, frames)
     if name in timer.latent:
         h, w = timer.latent[name]
