@@ -5,10 +5,11 @@ cache (`realshape.build`) through the normal `from_pretrained` path with `HF_HUB
 a fresh child process (`python -m flowdrafter.generators.testing.realshape_run JOB`): the cache's `HF_HOME`
 must be set before huggingface_hub is imported, and a job's peak RSS must be its own (`os.wait4`).
 
-Jobs render a 512x320 storyboard scene (16 frames; one long layout-video job renders 16 and 120 frames in
-one process) with the few settings a CPU needs: float32, `steps` 1, and the video models' working size
-capped (`CPU_SETTINGS`), keeping a non-square aspect. Probes check what a real-size mistake would break (IP-Adapter and motion LoRA keys, box
-masks at every layer's own resolution) and return facts for the `realshape` tests.
+Jobs render a 512x320 storyboard scene (16 frames) with the few settings a CPU needs: float32, `steps` 1, and
+the video models' working size capped (`CPU_SETTINGS`), keeping a non-square aspect. Probes check what a
+real-size mistake would break (IP-Adapter and motion LoRA keys, box masks at every layer's own resolution,
+16 and 120 frames of layout-video in one process, every bundled example through layout-video) and return
+facts for the `realshape` tests.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 WIDTH, HEIGHT, FRAMES, LONG_FRAMES = 512, 320, 16, 120
-LONG_SIDE = 128  # the long-scene job renders at 128x80 (latents 16x10): 11 windows of 16 frames on a CPU
+LONG_SIDE = 128  # the long-scene job renders at 128x80 (latents 16x10): 10 windows of 16 frames on a CPU
 EXAMPLES_SIDE = 64  # the bundled examples at 64x40: every scene, every camera LoRA, in a few minutes
 
 # what the CPU run changes from the defaults (model ids stay the defaults): see docs/models.md for why
