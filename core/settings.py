@@ -73,11 +73,18 @@ class Settings(BaseSettings):
     motion_adapter: str = Field(default="guoyww/animatediff-motion-adapter-v1-5-2")  # the adapter the camera LoRAs were trained on
     motion_adapter_revision: str | None = None
     motion_lora_repo_prefix: str = Field(default="guoyww/animatediff-motion-lora-")
-    motion_context_frames: int = Field(default=16, ge=4, le=64, description="Frames the motion module sees at once; longer scenes slide FreeNoise windows.")
+    motion_context_frames: int = Field(default=16, ge=4, le=64, description="Frames the motion module sees at once; layout-video renders longer scenes in overlapping windows of this many frames.")
     noise_shift_strength: float = Field(default=0.5, ge=0.0, le=1.0, description="layout-video: share of each frame's initial noise that follows the background motion.")
     layout_video_ip_scale: float = Field(default=0.6, ge=0.0, le=2.0, description="layout-video: weight of each entity's reference image (IP-Adapter) inside its box.")
     layout_video_max_side: int | None = Field(default=None, ge=16, le=2048, description="layout-video: render at most this many pixels on the longer side, then resize to the storyboard size; None = storyboard size.")
     layout_video_frame_chunk: int = Field(default=8, ge=0, le=1024, description="layout-video: batch rows (frames of each guidance half) the spatial layers process at once, so memory stays bounded on long scenes; 0 = all at once.")
+    layout_video_cross_modulation: float = Field(default=3.0, ge=1.0, le=100.0, description="layout-video: in the modulated steps, how many times more an entity's text weighs inside its box (DenseDiffusion-style); 1 = off.")
+    layout_video_self_modulation: float = Field(default=2.0, ge=1.0, le=100.0, description="layout-video: in the modulated steps, the odds (under uniform attention) that a position attends within its own box or the background rather than elsewhere; 1 = off.")
+    layout_video_modulation_steps: float = Field(default=0.3, ge=0.0, le=1.0, description="layout-video: fraction of the denoising steps, from the first, that are modulated.")
+    layout_video_cross_frame: Literal["auto", "off", "first", "first+previous"] = Field(default="auto", description="layout-video: spatial self-attention also attends to frame 0's (and the previous frame's) keys and values; auto = frame 0 when the scene is longer than motion_context_frames.")
+    layout_video_box_guidance: float = Field(default=0.0, ge=0.0, le=1000.0, description="layout-video: box guidance step size (LMD's loss scale; LMD uses 30); 0 = off.")
+    layout_video_box_guidance_steps: float = Field(default=0.2, ge=0.0, le=1.0, description="layout-video: fraction of the denoising steps, from the first, with box guidance.")
+    layout_video_box_guidance_iterations: int = Field(default=1, ge=1, le=10, description="layout-video: gradient steps on the latents per guided denoising step.")
     ip_adapter: str = Field(default="h94/IP-Adapter")
     ip_adapter_weight: str = Field(
         default="ip-adapter-plus_sd15.safetensors", description="IP-Adapter weight file; Plus (16 patch tokens per image) by default."

@@ -4,24 +4,32 @@ AnimateDiff's UNet folds frames into the batch: its resnets and spatial transfor
 frames` rows at once, so their working memory (GroupNorm and conv temporaries, the feed-forward's 8x-wide
 activations, q/k/v) grows with the frame count. Each of these layers is independent per row, so running it
 on `rows` rows at a time and concatenating gives the same result with memory bounded by the chunk. The
-motion modules are not chunked: they mix frames, and FreeNoise already runs them in context windows.
+motion modules are not chunked: they mix frames (layout-video bounds them by running the UNet on context
+windows, `context_windows`).
 
-Per-row attention state stays right because every chunk tells the shared `attention.RegionState` which
-rows it holds (`state.window(start, stop, total)`): box masks, token bindings and IP-Adapter regions are
-laid out over all `total` rows (negative half first, then the prompt half, one row per frame) and each
-chunk reads its own slice. The chunked call is installed by wrapping the layers' `forward` in place, so
+Per-row attention state stays right because every chunk tells the shared attention state which rows it
+holds (`state.rows(start, stop, total)`): boxes, text blocks and IP-Adapter regions are laid out over all
+`total` rows of the call (negative half first, then the prompt half, one row per frame) and each chunk
+reads its own slice. The chunked call is installed by wrapping the layers' `forward` in place, so
 module names and weights (LoRA targets, IP-Adapter processors) do not change.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
 
 import torch
 from torch import nn
 
-from .attention import RegionState
+
+class RowState(Protocol):
+    """The attention state chunks report their rows to (`attention.RegionState`, `video_attention`'s)."""
+
+    window: tuple[int, int, int] | None
+
+    def rows(self, start: int, stop: int, total: int) -> AbstractContextManager[None]: ...
 
 _ATTR = "_flowdrafter_chunked"
 
@@ -52,7 +60,7 @@ def _cat(outputs: list[Any]) -> Any:
 class _Chunked:
     """The replacement `forward`: the original, called on row chunks inside the state's window."""
 
-    def __init__(self, forward: Callable[..., Any], state: RegionState, rows: int):
+    def __init__(self, forward: Callable[..., Any], state: RowState, rows: int):
         self.forward = forward
         self.state = state
         self.rows = rows
@@ -87,7 +95,7 @@ def spatial_layers(unet: nn.Module) -> list[nn.Module]:
     return layers
 
 
-def install(unet: nn.Module, state: RegionState, rows: int) -> int:
+def install(unet: nn.Module, state: RowState, rows: int) -> int:
     """Run `unet`'s spatial layers in chunks of `rows` batch rows (0 = all rows at once); returns how many
     layers are chunked. Calling it again only changes the chunk size."""
     layers = spatial_layers(unet)

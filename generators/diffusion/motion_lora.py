@@ -13,6 +13,9 @@ camera (or strength 0) runs with every motion LoRA off.
 
 from __future__ import annotations
 
+import contextlib
+import warnings
+
 from flowdrafter.core.errors import ModelUnavailableError
 from flowdrafter.core.settings import Settings
 from flowdrafter.core.storyboard import Camera, CameraMotion
@@ -57,7 +60,8 @@ def apply_camera_motion(pipe, camera: Camera, settings: Settings) -> tuple[str, 
         try:
             state = pipe.lora_state_dict(repo, weight_name=WEIGHT_NAME, use_safetensors=True)
             state = state[0] if isinstance(state, tuple) else state
-            pipe.load_lora_weights(state, adapter_name=name)
+            with _quiet():
+                pipe.load_lora_weights(state, adapter_name=name)
         except (OSError, ValueError, KeyError) as err:
             raise ModelUnavailableError(
                 f"camera motion LoRA for {camera.motion.value} could not be loaded from '{repo}' ({_short(err)}); "
@@ -86,6 +90,22 @@ def _dropped_keys(pipe, state: dict, adapter: str) -> list[str]:
     wanted = {k.replace(f".{adapter}", "") for k in convert_unet_state_dict_to_peft(unet_keys)}
     loaded = set(get_peft_model_state_dict(pipe.unet, adapter_name=adapter))
     return sorted(wanted - loaded)
+
+
+@contextlib.contextmanager
+def _quiet():
+    """Loading a camera LoRA is not news: diffusers logs that it holds no text-encoder keys (camera LoRAs
+    never do) and peft warns when a second adapter joins the first (one adapter per move is the design)."""
+    from diffusers.utils import logging as diffusers_logging
+
+    level = diffusers_logging.get_verbosity()
+    diffusers_logging.set_verbosity_error()
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Already found a `peft_config` attribute")
+            yield
+    finally:
+        diffusers_logging.set_verbosity(level)
 
 
 def _short(err: Exception) -> str:

@@ -5,6 +5,11 @@ sees a background that already drifts the planned way. The translation is a phas
 domain: sub-pixel, wrapping cleanly at the borders, and preserving every frequency's magnitude (so the
 shifted noise is exactly as white and as strong as the base noise). Each frame is then mixed with fresh
 noise of its own, `a * shifted + sqrt(1 - a^2) * fresh`, which keeps unit variance for any strength `a`.
+
+What moves in the frame is the background's own motion (the storyboard's `background_motion`: a river, clouds)
+plus what the camera adds (a pan right slides the whole scene left): `frame_drift` adds the two, each once.
+The camera's own move is also what its motion LoRA makes the motion module do; the background's motion has
+no LoRA, the noise carries it alone.
 """
 
 from __future__ import annotations
@@ -12,6 +17,28 @@ from __future__ import annotations
 import math
 
 import torch
+
+from flowdrafter.core.storyboard import Camera, CameraMotion, Scene
+
+CAMERA_DRIFT = 0.02  # frame fractions per frame that a pan or tilt at strength 1 slides the scene (see docs)
+_CAMERA_DIRECTION = {
+    CameraMotion.pan_right: (-1, 0),  # the camera turns right: the scene slides left
+    CameraMotion.pan_left: (1, 0),
+    CameraMotion.tilt_up: (0, 1),  # the camera looks up: the scene slides down
+    CameraMotion.tilt_down: (0, -1),
+}
+
+
+def camera_drift(camera: Camera) -> tuple[float, float]:
+    """(dx, dy) the camera adds to everything in the frame, in frame fractions per frame (zooms add none)."""
+    sx, sy = _CAMERA_DIRECTION.get(camera.motion, (0, 0))
+    return sx * CAMERA_DRIFT * camera.strength, sy * CAMERA_DRIFT * camera.strength
+
+
+def frame_drift(scene: Scene) -> tuple[float, float]:
+    """The background's motion as the frame sees it: its own motion plus the camera's drift, each once."""
+    cx, cy = camera_drift(scene.camera)
+    return scene.background_motion.dx + cx, scene.background_motion.dy + cy
 
 
 def _phase_ramp(n: int, shift: float) -> torch.Tensor:

@@ -4,10 +4,14 @@ The storyboard says what happens on some frames ("the caterpillar crouches" on 0
 15). Every keyframe description becomes one prompt; frame f gets the embedding `(1 - w) * E[prev] + w * E[next]`
 with prev/next/w from `core.layout.frame_description`, so a transformation happens on the planned frames.
 
-Each prompt starts with the foreground entities' phrases, in track order, before the description. CLIP's text
-encoder is causal, so those tokens see the same context in every keyframe prompt: their embeddings are
-identical on every frame, and their token positions (`entity_spans`) are what box-bound attention keeps
-inside each entity's box.
+Regional prompting reads three texts per scene:
+- `texts`: the scene's background text per keyframe description (description, background, style); it acts
+  everywhere and travels;
+- `entity_texts`: each foreground entity's own text (name, description, style), the same on every frame,
+  acting only inside its box;
+- `combined`: the entity phrases first, then the scene text, in one prompt (the form LMD and BoxDiff measure
+  attention maps on), with each phrase's token positions in `entity_spans`. Box guidance uses it. CLIP's
+  text encoder is causal, so the phrase tokens see the same context in every keyframe prompt.
 """
 
 from __future__ import annotations
@@ -25,9 +29,11 @@ ENTITY_TOKEN_BUDGET = 40  # tokens shared by all entity phrases; the rest of CLI
 
 @dataclass(frozen=True)
 class TravelPlan:
-    texts: list[str]  # one prompt per distinct keyframe description
+    texts: list[str]  # the scene text per distinct keyframe description
     frames: list[tuple[int, int, float]]  # per frame: (index into texts, index of next, weight of next)
-    entity_spans: dict[str, tuple[int, int]]  # entity id -> [start, end) token positions (BOS is position 0)
+    entity_texts: dict[str, str]  # entity id -> its own text, in track order
+    combined: list[str]  # entity phrases, then the scene text: one prompt per keyframe description
+    entity_spans: dict[str, tuple[int, int]]  # entity id -> [start, end) positions in `combined` (BOS is 0)
 
     def frame_text(self, frame: int) -> str:
         """The prompt that dominates a frame (for captions and tests)."""
@@ -39,11 +45,20 @@ def _ids(tokenizer, text: str) -> list[int]:
     return list(tokenizer(text, add_special_tokens=False, truncation=False)["input_ids"])
 
 
+def _foreground(storyboard: Storyboard, scene: Scene) -> list:
+    ents = [storyboard.entity(t.entity) for t in scene.tracks]
+    return [e for e in ents if e is not None and e.kind is EntityKind.foreground]
+
+
+def entity_text(storyboard: Storyboard, entity) -> str:
+    """An entity's own condition: its name, its description and the style."""
+    parts = [entity.name, entity.description.strip().rstrip(",.;:"), storyboard.style]
+    return ", ".join(p for p in parts if p)
+
+
 def _entity_phrases(storyboard: Storyboard, scene: Scene, tokenizer) -> dict[str, str]:
     """Entity id -> "name description" cut to whole words within its share of the token budget."""
-    ids = [t.entity for t in scene.tracks]
-    ents = [storyboard.entity(i) for i in ids]
-    ents = [e for e in ents if e is not None and e.kind is EntityKind.foreground]
+    ents = _foreground(storyboard, scene)
     if not ents:
         return {}
     budget = max(3, ENTITY_TOKEN_BUDGET // len(ents))
@@ -88,15 +103,18 @@ def plan_travel(storyboard: Storyboard, scene: Scene, tokenizer) -> TravelPlan:
             if d not in notes:
                 notes.append(d)
         frames.append((notes.index(prev), notes.index(nxt), float(w)))
-    texts = [prefix + scene_text(storyboard, scene, d) for d in notes]
+    texts = [scene_text(storyboard, scene, d) for d in notes]
     last = getattr(tokenizer, "model_max_length", 77) - 1  # text tokens sit at 1..last-1, EOS at most at last
     spans = {eid: (start, min(end, last)) for eid, (start, end) in spans.items() if start < last}
-    return TravelPlan(texts=texts, frames=frames, entity_spans=spans)
+    entity_texts = {e.id: entity_text(storyboard, e) for e in _foreground(storyboard, scene)}
+    return TravelPlan(texts=texts, frames=frames, entity_texts=entity_texts, combined=[prefix + t for t in texts],
+                      entity_spans=spans)  # fmt: skip
 
 
-def travel_embeddings(plan: TravelPlan, encode: Callable[[list[str]], torch.Tensor]) -> torch.Tensor:
-    """(frames, tokens, dim) prompt embeddings: each distinct prompt encoded once, then blended per frame."""
-    table = encode(plan.texts)
+def travel_embeddings(plan: TravelPlan, encode: Callable[[list[str]], torch.Tensor], combined: bool = False) -> torch.Tensor:
+    """(frames, tokens, dim) embeddings of the scene texts (or of the combined prompts): each distinct prompt
+    encoded once, then blended per frame."""
+    table = encode(plan.combined if combined else plan.texts)
     a = torch.tensor([p for p, _, _ in plan.frames], device=table.device)
     b = torch.tensor([n for _, n, _ in plan.frames], device=table.device)
     w = torch.tensor([x for _, _, x in plan.frames], device=table.device, dtype=table.dtype)[:, None, None]

@@ -5,10 +5,11 @@ cache (`realshape.build`) through the normal `from_pretrained` path with `HF_HUB
 a fresh child process (`python -m flowdrafter.generators.testing.realshape_run JOB`): the cache's `HF_HOME`
 must be set before huggingface_hub is imported, and a job's peak RSS must be its own (`os.wait4`).
 
-Jobs render a 512x320 storyboard scene (16 frames; one 48-frame layout-video scene) with the few settings a
-CPU needs: float32, `steps` 1, and the video models' working size capped (`CPU_SETTINGS`), keeping a
-non-square aspect. Probes check what a real-size mistake would break (IP-Adapter and motion LoRA keys, box
-masks at every layer's own resolution) and return facts for the `realshape` tests.
+Jobs render a 512x320 storyboard scene (16 frames) with the few settings a CPU needs: float32, `steps` 1, and
+the video models' working size capped (`CPU_SETTINGS`), keeping a non-square aspect. Probes check what a
+real-size mistake would break (IP-Adapter and motion LoRA keys, box masks at every layer's own resolution,
+16 and 120 frames of layout-video in one process, every bundled example through layout-video) and return
+facts for the `realshape` tests.
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-WIDTH, HEIGHT, FRAMES, LONG_FRAMES = 512, 320, 16, 48
+WIDTH, HEIGHT, FRAMES, LONG_FRAMES = 512, 320, 16, 120
+LONG_SIDE = 128  # the long-scene job renders at 128x80 (latents 16x10): 10 windows of 16 frames on a CPU
+EXAMPLES_SIDE = 64  # the bundled examples at 64x40: every scene, every camera LoRA, in a few minutes
 
 # what the CPU run changes from the defaults (model ids stay the defaults): see docs/models.md for why
 CPU_SETTINGS: dict[str, Any] = {
@@ -35,8 +38,9 @@ CPU_SETTINGS: dict[str, Any] = {
     "layout_video_max_side": 256,  # AnimateDiff at 256x160 (latents 32x20, attention at 32x20 .. 4x3)
 }  # fmt: skip
 
-GENERATOR_JOBS = ["refs", "scene-image", "drafter", "drafter-svd", "drafter-cogvideox", "layout-video", "layout-video-48"]
-PROBES = ["ip-adapter-keys", "motion-lora-keys", "attention-masks"]
+GENERATOR_JOBS = ["refs", "scene-image", "drafter", "drafter-svd", "drafter-cogvideox", "layout-video"]
+PROBES = ["ip-adapter-keys", "motion-lora-keys", "attention-masks", "layout-video-examples", "layout-video-long"]
+BENCH_JOBS = ["layout-video-box-guidance"]  # measured by bench_realshape.py only
 VAE_SCALE = {"WanTransformer3DModel": 16}  # pixels per latent cell; 8 for every other model here
 CALLS_PER_STEP = {"WanTransformer3DModel": 2}  # the Wan pipelines run guidance's two halves as two calls
 DENOISERS = {"UNet2DConditionModel", "UNetMotionModel", "UNetSpatioTemporalConditionModel",
@@ -356,8 +360,9 @@ def job_motion_lora_keys(project, settings) -> dict[str, Any]:
 
 def job_attention_masks(project, settings) -> dict[str, Any]:
     """One UNet evaluation of a 2-frame 512x320 layout-video scene with every spatial layer chunked to one
-    row: the resolution each cross-attention layer saw the masks at, and the attention mass the entities'
-    words put outside their box on each frame."""
+    row and cross-frame attention on: the resolution each cross-attention layer saw the boxes at, the
+    attention mass each entity's text block (words, end-of-text, padding) put outside its box on each frame,
+    and whether frame 1's self-attention keys held frame 0's at every self-attention layer."""
     import torch
     import torch.nn.functional as F
 
@@ -367,37 +372,127 @@ def job_attention_masks(project, settings) -> dict[str, Any]:
 
     gen = LayoutVideoGenerator(settings)
     sb = project.load()
-    ctx = RenderContext(project, sb, "s1")
-    inputs = gen.prepare(ctx)
+    inputs = gen.prepare(RenderContext(project, sb, "s1"))
     lv = gen.pipeline()
     pipe = lv.pipe
+    frames = inputs.latents.shape[2]
     gen.bind(inputs)
-    lv.state.record = {}
+    lv.state.record, lv.state.record_self = {}, True
     try:
         pipe.scheduler.set_timesteps(1)
-        t = pipe.scheduler.timesteps[0]
-        latents = torch.cat([inputs.latents] * 2)
-        with torch.no_grad():
-            pipe.unet(latents, t, encoder_hidden_states=inputs.embeds, added_cond_kwargs={"image_embeds": inputs.image_embeds})
+        lv.state.new_pass()
+        gen.unet_call(pipe, inputs, inputs.latents, pipe.scheduler.timesteps[0], range(frames))
         record = dict(lv.state.record)
     finally:
-        lv.state.clear()
-        lv.state.record = None
+        lv.state.record, lv.state.record_self = None, False
+        gen.unbind()
     lat_h, lat_w = inputs.latents.shape[-2:]
-    frames = inputs.latents.shape[2]
     masks = frame_masks(sb.scene("s1"), inputs.entities, lat_h, lat_w)  # [frames, regions, lat h, lat w]
-    resolutions, worst = set(), 0.0
-    for probs in record.values():  # [rows, queries, tokens]
-        h, w = layer_size(lat_h, lat_w, probs.shape[1])
+    group = inputs.layout.group_tokens
+    resolutions, worst, cross = set(), 0.0, 0
+    for name, probs in record.items():  # cross-attention: [half, frame, queries, blocks x 77]
+        if not name.endswith("attn2.processor"):
+            continue
+        cross += 1
+        h, w = layer_size(lat_h, lat_w, probs.shape[2])
         resolutions.add((h, w))
         pooled = F.adaptive_avg_pool2d(masks, (h, w)).reshape(frames, len(inputs.entities), h * w)
-        for r, eid in enumerate(inputs.entities):
-            start, stop = inputs.plan.entity_spans[eid]
-            mass = probs[frames:, :, start:stop].sum(-1)  # prompt half, one row per frame
+        for r in range(len(inputs.entities)):
+            mass = probs[1, :, :, (r + 1) * group : (r + 2) * group].sum(-1)  # prompt half, one row per frame
             outside = pooled[:, r] == 0
             worst = max(worst, float(mass[outside].max()) if outside.any() else 0.0)
-    return {"frames": frames, "latent": [lat_h, lat_w], "layers": len(record), "resolutions": sorted(resolutions),
-            "max_mass_outside_box": worst, "rows_recorded": sorted({int(p.shape[0]) for p in record.values()})}  # fmt: skip
+    key_frames = [record[n].tolist() for n in record if n.endswith(":key_frames")]
+    frame_0_keys = all(
+        torch.equal(record[n][:, 1, :, record[n].shape[3] // 2 :], record[n][:, 0, :, : record[n].shape[3] // 2])
+        for n in record if n.endswith(":keys")
+    )  # fmt: skip
+    return {"frames": frames, "latent": [lat_h, lat_w], "layers": cross, "resolutions": sorted(resolutions),
+            "max_mass_outside_box": worst, "blocks": probs.shape[-1] // group, "self_layers": len(key_frames),
+            "key_frames": key_frames[0] if key_frames else [], "frame_0_keys": frame_0_keys}  # fmt: skip
+
+
+def _release() -> int:
+    """Give freed memory back to the system and reset the peak RSS to the current RSS; returns it (bytes)."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # resets VmHWM, the peak RSS, to the current RSS
+    return _rss_now()
+
+
+def _peak_rss() -> int:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM:"))
+
+
+def job_layout_video_long(project, settings) -> dict[str, Any]:
+    """A 16- and a 120-frame scene through the whole render path, one loaded pipeline, one process: each
+    render's peak RSS and what it added on top of the process before it (the weights stay loaded)."""
+    from flowdrafter.generators.diffusion.layout_video import load_pipeline
+
+    load_pipeline(settings)
+    renders: dict[str, Any] = {}
+    for frames in (FRAMES, LONG_FRAMES):
+        long_project = make_project(project.root.parent / f"long-{frames}", frames)
+        before = _release()
+        calls = len(TIMER.calls) if TIMER else 0
+        start = time.perf_counter()
+        out = _render(long_project, "layout-video", settings)
+        denoise = sum(t for _, t in TIMER.calls[calls:]) if TIMER else 0.0
+        renders[str(frames)] = {"peak": _peak_rss(), "added": _peak_rss() - before, "frames": out["frames"],
+                                "s_per_step": denoise / settings.steps, "seconds": time.perf_counter() - start}  # fmt: skip
+    return {**out, "renders": renders, "s_per_step": renders[str(LONG_FRAMES)]["s_per_step"], "steps": settings.steps}
+
+
+def job_layout_video_examples(project, settings) -> dict[str, Any]:
+    """Every bundled example through `render_storyboard` with layout-video: per scene, planned frames and the
+    clip's frames and size."""
+    from flowdrafter.core.examples import copy_example, list_examples
+    from flowdrafter.generators.render import render_storyboard
+    from flowdrafter.generators.video import probe
+
+    out: dict[str, Any] = {}
+    for name in list_examples():
+        example = copy_example(name, project.root.parent / "examples" / name)
+        sb = example.load()
+        report = render_storyboard(example, "layout-video", settings=settings, force=True)
+        out[name] = {"size": [sb.width, sb.height], "scenes": []}
+        for rendered, scene in zip(report.scenes, sb.scenes):
+            info = probe(rendered.clip)
+            out[name]["scenes"].append({"scene": scene.id, "planned": scene.num_frames, "frames": info.frames,
+                                        "size": [info.width, info.height], "camera": scene.camera.motion.value})  # fmt: skip
+    return {"examples": out}
+
+
+def job_layout_video_box_guidance(project, settings) -> dict[str, Any]:
+    """The cost of box guidance at real shapes: the same 16-frame scene with it off and on (one gradient step
+    in the first of two denoising steps): the seconds it added to the first step, against a plain step, and
+    the memory each render added to the loaded process."""
+    from flowdrafter.generators.base import RenderContext
+    from flowdrafter.generators.diffusion.layout_video import LayoutVideoGenerator
+
+    runs: dict[str, Any] = {}
+    for scale in (0.0, 30.0):
+        gen = LayoutVideoGenerator(settings.model_copy(update={
+            "steps": 2, "layout_video_box_guidance": scale, "layout_video_box_guidance_steps": 0.5}))  # fmt: skip
+        gen.pipeline()
+        marks: list[float] = []
+        before = _release()
+
+        def progress(fraction: float, message: str, marks: list[float] = marks) -> None:
+            if message.startswith(("step", "loading")):
+                marks.append(time.perf_counter())
+
+        gen.generate(RenderContext(project, project.load(), "s1", progress=progress))
+        runs["on" if scale else "off"] = {"intervals": [b - a for a, b in zip(marks, marks[1:])],
+                                          "added": _peak_rss() - before, "energies": gen.box_energies}  # fmt: skip
+    guidance = runs["on"]["intervals"][0] - runs["off"]["intervals"][0]  # the same prepare + step, plus guidance
+    step = runs["off"]["intervals"][1]  # a plain denoising step
+    return {"frames": FRAMES, "width": WIDTH, "height": HEIGHT, "runs": runs, "guidance_seconds": guidance,
+            "step_seconds": step, "guidance_vs_step": guidance / step}  # fmt: skip
 
 
 JOBS: dict[str, tuple[Callable[..., dict[str, Any]], int, dict[str, Any]]] = {
@@ -408,19 +503,24 @@ JOBS: dict[str, tuple[Callable[..., dict[str, Any]], int, dict[str, Any]]] = {
     "drafter-svd": (lambda p, s: _render(p, "drafter", s), FRAMES, {"i2v_model": "stabilityai/stable-video-diffusion-img2vid-xt"}),
     "drafter-cogvideox": (lambda p, s: _render(p, "drafter", s), FRAMES, {"i2v_pipeline": "cogvideox", "i2v_model": "THUDM/CogVideoX-5b-I2V"}),
     "layout-video": (lambda p, s: _render(p, "layout-video", s), FRAMES, {}),
-    "layout-video-48": (lambda p, s: _render(p, "layout-video", s), LONG_FRAMES, {}),
+    "layout-video-long": (job_layout_video_long, FRAMES, {"layout_video_max_side": LONG_SIDE}),
     "ip-adapter-keys": (job_ip_adapter_keys, FRAMES, {}),
     "motion-lora-keys": (job_motion_lora_keys, FRAMES, {}),
-    "attention-masks": (job_attention_masks, 2, {"layout_video_max_side": None, "layout_video_frame_chunk": 1}),
+    "attention-masks": (job_attention_masks, 2, {"layout_video_max_side": None, "layout_video_frame_chunk": 1,
+                                                 "layout_video_cross_frame": "first"}),
+    "layout-video-examples": (job_layout_video_examples, FRAMES, {"layout_video_max_side": EXAMPLES_SIDE}),
+    "layout-video-box-guidance": (job_layout_video_box_guidance, FRAMES, {}),
 }  # fmt: skip
+TIMER: StepTimer | None = None
 
 
 def child(job: str, root: Path, out: Path, extra: dict[str, Any]) -> None:
     import torch
 
     torch.set_num_threads(2)
+    global TIMER
     fn, frames, overrides = JOBS[job]
-    timer = StepTimer()
+    timer = TIMER = StepTimer()
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     with tempfile.TemporaryDirectory(prefix=f"realshape-{job}-") as tmp:
@@ -436,6 +536,8 @@ def child(job: str, root: Path, out: Path, extra: dict[str, Any]) -> None:
 
             traceback.print_exc()
     name, steps, per_step = timer.main()
+    if "s_per_step" in facts:  # a job of several UNet calls per step (context windows) says its own
+        per_step, steps = facts.pop("s_per_step"), facts.pop("steps")
     result = Result(
         job, ok=not error, error=error, width=int(facts.get("width", 0)), height=int(facts.get("height", 0)),
         frames=int(facts.get("frames", 0)), steps=steps, s_per_step=per_step, rss_loaded=timer.rss_loaded.get(name, 0),
@@ -443,9 +545,9 @@ def child(job: str, root: Path, out: Path, extra: dict[str, Any]) -> None:
     )  # fmt: skip
     if torch.cuda.is_available():
         result.peak_vram = int(torch.cuda.max_memory_allocated())
-    if job in GENERATOR_JOBS and result.ok:
+    if (job in GENERATOR_JOBS or job == "layout-video-long") and result.ok:
         _check_output(result, frames)
-    if name in timer.latent and job in GENERATOR_JOBS:
+    if name in timer.latent:
         h, w = timer.latent[name]
         scale = VAE_SCALE.get(name, 8)
         result.model_size = f"{w * scale}x{h * scale}"
@@ -453,6 +555,7 @@ def child(job: str, root: Path, out: Path, extra: dict[str, Any]) -> None:
 
 
 def _check_output(result: Result, frames: int) -> None:
+    frames = LONG_FRAMES if result.job == "layout-video-long" else frames
     expected = (1, 512, 512) if result.job == "refs" else (1, WIDTH, HEIGHT) if result.job == "scene-image" else (frames, WIDTH, HEIGHT)
     got = (result.frames, result.width, result.height)
     if got != expected:

@@ -63,7 +63,7 @@ def tiny_overrides() -> dict[str, str]:
 
 def lv_settings(overrides: dict[str, str], **extra) -> Settings:
     """Settings for the tiny models: one sampling step, guidance on, an 8-frame motion context (so 12-frame
-    scenes slide FreeNoise windows), rendering at 32x24 pixels (latents 16x12, cross-attention at 8x6), the
+    scenes run in two overlapping windows, 0-7 and 4-11), rendering at 32x24 pixels (latents 16x12, cross-attention at 8x6), the
     spatial layers on all rows at once (test_frame_chunks shows chunks give the same frames)."""
     base = {"steps": 1, "guidance_scale": 7.5, "motion_context_frames": 8, "layout_video_max_side": 32, "device": "cpu",
             "layout_video_frame_chunk": 0}  # fmt: skip

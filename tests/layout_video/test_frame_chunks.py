@@ -1,4 +1,5 @@
-"""Spatial layers on chunks of rows: the same frames and the same per-frame attention as all rows at once."""
+"""Spatial layers on chunks of rows: the same frames and the same per-frame attention as all rows at once
+(with cross-frame attention on, so chunks without frame 0 read its keys from the chunk that had it)."""
 
 from __future__ import annotations
 
@@ -14,18 +15,19 @@ from .conftest import FRAMES, context, lv_settings
 
 @pytest.fixture(scope="module")
 def renders(tiny_overrides, lv_project):
-    """The cat scene (12 frames, guidance on: 24 rows) unchunked, and in chunks of 5 rows, which cut through
-    frames and across the boundary between the negative and the prompt half; with attention recorded."""
+    """The cat scene (12 frames in two 8-frame windows, guidance on: 16 rows a window) unchunked, and in chunks
+    of 5 rows, which cut through frames and across the boundary between the negative and the prompt half;
+    with attention recorded (self-attention too) and cross-frame attention to frame 0 and the previous frame."""
     out = {}
     for rows in (0, 5):
-        gen = LayoutVideoGenerator(lv_settings(tiny_overrides, layout_video_frame_chunk=rows))
+        gen = LayoutVideoGenerator(lv_settings(tiny_overrides, layout_video_frame_chunk=rows, layout_video_cross_frame="first+previous"))
         lv = gen.pipeline()
-        lv.state.record = {}
+        lv.state.record, lv.state.record_self, lv.state.record_self_probs = {}, True, True
         try:
             frames = gen.generate(context(lv_project))
             out[rows] = {"frames": frames, "record": dict(lv.state.record), "again": None}
         finally:
-            lv.state.record = None
+            lv.state.record, lv.state.record_self, lv.state.record_self_probs = None, False, False
         out[rows]["again"] = gen.generate(context(lv_project))
     return out
 
@@ -36,12 +38,14 @@ def test_chunked_spatial_layers_make_the_same_frames(renders):
     assert np.abs(chunked.astype(int) - whole.astype(int)).max() <= 1  # float rounding at most
 
 
-def test_each_chunk_reads_its_own_rows_box_masks(renders):
+def test_each_chunk_reads_its_own_rows_boxes_and_frame_0s_keys(renders):
     whole, chunked = renders[0]["record"], renders[5]["record"]
     assert whole.keys() == chunked.keys() and whole
+    assert any(n.endswith("attn1.processor:keys") for n in whole) and any(n.endswith("attn2.processor") for n in whole)
     for name, probs in whole.items():
-        assert chunked[name].shape == probs.shape and probs.shape[0] == 2 * FRAMES
-        torch.testing.assert_close(chunked[name], probs, atol=1e-5, rtol=1e-4)
+        assert chunked[name].shape == probs.shape and probs.shape[:2] == (2, FRAMES)  # [half, frame, ...]
+        scale = float(probs.abs().max())  # float rounding of other batch sizes, growing through the layers
+        torch.testing.assert_close(chunked[name], probs, atol=2e-3 * scale, rtol=1e-3)
 
 
 def test_a_chunked_render_repeats_with_the_same_seed(renders):

@@ -1,4 +1,5 @@
-"""Prompt travel: keyframe descriptions become per-frame prompts; entity words keep fixed, known positions."""
+"""Prompt travel: keyframe descriptions become per-frame scene texts; each entity has its own text; the combined
+prompt (for box guidance) keeps the entity words at fixed, known positions."""
 
 from __future__ import annotations
 
@@ -29,18 +30,26 @@ def board(**scene):
     return parse_storyboard(make_doc(**scene))
 
 
-def test_entity_spans_point_at_the_entity_words_in_every_prompt(tokenizer):
+def test_the_scene_text_leaves_the_entities_to_their_own_texts(tokenizer):
+    sb = board()
+    plan = plan_travel(sb, sb.scenes[0], tokenizer)
+    assert plan.texts == ["the cat sits, garden, a garden, watercolor", "the dog runs, garden, a garden, watercolor"]
+    assert plan.entity_texts == {"cat": "cat, a red cat with a tree, watercolor", "ball": "ball, a ball, watercolor"}
+    assert plan.combined == [f"cat a red cat with a tree, ball a ball, {t}" for t in plan.texts]
+
+
+def test_entity_spans_point_at_the_entity_words_in_every_combined_prompt(tokenizer):
     sb = board()
     plan = plan_travel(sb, sb.scenes[0], tokenizer)
     assert list(plan.entity_spans) == ["cat", "ball"]  # track order
-    for text in plan.texts:
+    for text in plan.combined:
         ids = tokenizer(text)["input_ids"]
         assert tokenizer.decode(ids[slice(*plan.entity_spans["cat"])]).strip() == "cat a red cat with a tree"
         assert tokenizer.decode(ids[slice(*plan.entity_spans["ball"])]).strip() == "ball a ball"
-    assert "garden" in plan.texts[0] and "watercolor" in plan.texts[0]  # background and style follow
+    assert "garden" in plan.combined[0] and "watercolor" in plan.combined[0]  # background and style follow
 
 
-def test_entity_embeddings_are_identical_on_every_frame(tokenizer, text_encoder):
+def test_entity_embeddings_are_identical_on_every_frame_of_the_combined_prompt(tokenizer, text_encoder):
     sb = board()
     plan = plan_travel(sb, sb.scenes[0], tokenizer)
 
@@ -49,7 +58,7 @@ def test_entity_embeddings_are_identical_on_every_frame(tokenizer, text_encoder)
         with torch.no_grad():
             return text_encoder(ids)[0]
 
-    per_frame = travel_embeddings(plan, encode)
+    per_frame = travel_embeddings(plan, encode, combined=True)
     start, end = plan.entity_spans["ball"][1], 77
     a, b = plan.entity_spans["cat"][0], plan.entity_spans["ball"][1]
     assert torch.allclose(per_frame[0, a:b], per_frame[11, a:b], atol=1e-6)  # the entities look the same
@@ -89,7 +98,7 @@ def test_many_or_long_entities_share_the_token_budget_in_whole_words(tokenizer):
     sb = parse_storyboard(doc)
     plan = plan_travel(sb, sb.scenes[0], tokenizer)
     assert len(plan.entity_spans) == 8
-    ids = tokenizer(plan.texts[0], truncation=True, max_length=77)["input_ids"]
+    ids = tokenizer(plan.combined[0], truncation=True, max_length=77)["input_ids"]
     for i in range(8):
         a, b = plan.entity_spans[f"e{i}"]
         assert 0 < b - a <= ENTITY_TOKEN_BUDGET // 8

@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("selftest", help="build tiny models and run every generator on the CPU, offline")
     p.add_argument("--models-dir", type=Path, help="where to build/cache the tiny models (default: data_dir)")
     p.add_argument("--generator", action="append", dest="generators", metavar="NAME",
-                   help="only this generator (with --real-shapes: only this job, e.g. layout-video-48)")
+                   help="only this generator (with --real-shapes: only this job, e.g. layout-video-long)")
     p.add_argument("--real-shapes", action="store_true",
                    help="the default models at their real shapes with random weights (a hub cache built once in data_dir; "
                         "minutes and ~10 GB of RAM per job)")
