@@ -23,6 +23,7 @@ Device, dtype and offload (documented in docs/models.md):
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import os
 import threading
@@ -161,6 +162,7 @@ def from_pretrained(
     Works for diffusers pipelines and models and for transformers models alike; `model_id` defaults to the
     role's setting. Local folders that do not exist fail here, before any hub lookup.
     """
+    _quiet_libraries()
     model_id = model_id or role.model_id(settings)
     if is_local(model_id) and not Path(model_id).expanduser().is_dir():
         raise unavailable(role, model_id, "no such folder")
@@ -184,6 +186,18 @@ def from_pretrained(
         if type(err).__module__.startswith(("huggingface_hub", "requests", "httpx")):
             raise unavailable(role, model_id, _short_reason(err)) from None
         raise
+
+
+@functools.cache
+def _quiet_libraries() -> None:
+    """No loading bars or library notices in what a person reads: loads and steps are reported through the
+    generators' own progress lines, and real problems arrive as exceptions."""
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+
+    for lib in (diffusers_logging, transformers_logging):
+        lib.disable_progress_bar()
+        lib.set_verbosity_error()
 
 
 def _fetched(role: Role, model_id: str, settings: Settings, subfolder: str | None, passed: set[str]) -> bool:
@@ -225,7 +239,7 @@ def place(pipe: Any, settings: Settings) -> Any:
     unet = getattr(pipe, "unet", None)
     if settings.forward_chunking and unet is not None and hasattr(unet, "enable_forward_chunking"):
         unet.enable_forward_chunking()
-    pipe.set_progress_bar_config(leave=False)
+    pipe.set_progress_bar_config(disable=True)  # generators report steps through their own progress lines
     return pipe
 
 
