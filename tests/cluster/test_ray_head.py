@@ -111,8 +111,10 @@ def test_cli_renders_on_a_started_head_like_a_local_render(ray_head, projects_ro
     again = cli("render", str(there.root), "--ray", address, env={"RAY_AUTH_TOKEN": token})
     assert again.returncode == 0 and again.stdout.strip().splitlines()[-1] == "0 rendered, 12 reused (animatic)"
 
-    # through Ray Client (ray://) too: the same clips again
-    forced = cli("render", str(there.root), "--ray", client, "--force", "--scene", "s1", "s2", "s3", env={"RAY_AUTH_TOKEN": token})
+    # through Ray Client (ray://) too: the same clips again. The head starts a client server process per
+    # connection, which on a busy 2-core machine can take longer than the default 20 s to answer.
+    forced = cli("render", str(there.root), "--ray", client, "--force", "--scene", "s1", "s2", "s3",
+                 env={"RAY_AUTH_TOKEN": token, "FLOWDRAFTER_RAY_CONNECT_TIMEOUT": "90"})  # fmt: skip
     assert forced.returncode == 0 and forced.stdout.strip().splitlines()[-1] == "3 rendered, 0 reused (animatic)", forced.stderr
     assert {p.name: p.read_bytes() for p in (there.renders_dir / "animatic").glob("*.mp4")} == remote
 
