@@ -179,16 +179,13 @@ class SceneInputs:
     guide_embeds: torch.Tensor | None = None  # [frames, 77, dim] the combined prompt, with box guidance only
 
     def text_rows(self, frames: range | list[int]) -> torch.Tensor:
-        """[halves x frames, blocks x 77, dim]: per row, the scene block then one block per entity (the
-        negative rows hold the negative prompt in every block; only its first block is ever attended)."""
+        """[halves x frames, 77, dim]: each row's own text, the negative prompt or the frame's scene text; the
+        entities' texts are the same on every row and reach the UNet through the layout (`SceneLayout`)."""
         index = torch.as_tensor(list(frames), device=self.scene_embeds.device)
-        n = len(index)
-        entities = self.entity_embeds.flatten(0, 1)[None].expand(n, -1, -1)
-        prompt = torch.cat([self.scene_embeds[index], entities], dim=1)
+        prompt = self.scene_embeds[index]
         if self.negative is None:
             return prompt
-        blocks = 1 + self.entity_embeds.shape[0]
-        return torch.cat([self.negative.repeat(1, blocks, 1).expand(n, -1, -1), prompt])
+        return torch.cat([self.negative.expand(len(index), -1, -1), prompt])
 
 
 # -- the generator --------------------------------------------------------------------------------------------
@@ -244,7 +241,8 @@ class LayoutVideoGenerator(Generator):
         # 4. layout: boxes per frame for the entity texts and the entity references
         refs = reference_images(ctx.project, sb, entities)
         layout = SceneLayout(
-            masks=frame_masks(scene, entities, lat_h, lat_w).to(device), group_tokens=scene_embeds.shape[1],
+            masks=frame_masks(scene, entities, lat_h, lat_w).to(device), entity_text=entity_embeds,
+            group_tokens=scene_embeds.shape[1],
             ip_regions=[[r for r, _ in refs]],
         )  # fmt: skip
         image_embeds = self._image_embeds(pipe, [img for _, img in refs], device, cfg)

@@ -3,12 +3,16 @@
 Every spatial attention layer of the AnimateDiff UNet gets a processor reading one shared
 `VideoAttentionState`:
 
-- cross-attention (`RegionalCrossAttnProcessor`), regional prompting: each row's text is `groups` blocks
-  of 77 tokens, the scene's background text first, then each foreground entity's own text (its description
-  plus the style). The scene block acts everywhere; entity i's block only inside i's box on the row's
-  frame (a log-mask bias: ~0 outside, fading over the soft edge). Its words, its end-of-text token and its
+- cross-attention (`RegionalCrossAttnProcessor`), regional prompting: each row's text is the scene's
+  block of 77 tokens (the background text of its frame), and each foreground entity has its own block
+  (its description plus the style; the same on every frame, held by the layout). One softmax runs over
+  all blocks: the scene block acts everywhere; entity i's block only inside i's box on the row's frame
+  (a log-mask bias: 0 outside, fading over the soft edge). Its words, its end-of-text token and its
   padding alike, so nothing of one entity reaches another's region. CLIP's start token is the same in
   every block, so only the scene's copy stays. IP-Adapter images add inside their entity's box.
+  The softmax over all blocks is computed block by block and merged through the blocks' log-sum-exps
+  (`regional_attention`): an entity's block is scored only at the queries inside its box, so its cost is
+  its box's share of the frame, not the whole frame.
 - self-attention (`FrameSelfAttnProcessor`): cross-frame attention (FlowZero, after Text2Video-Zero) lets
   each frame also attend to frame 0's, and optionally the previous frame's, keys and values.
 - modulation (DenseDiffusion-style), in the first steps: an entity's tokens weigh `cross_factor` times more
@@ -49,6 +53,7 @@ class SceneLayout:
     """One scene's boxes and token layout, for every frame."""
 
     masks: torch.Tensor  # [frames, entities, H, W] soft boxes at latent size
+    entity_text: torch.Tensor | None = None  # [entities, group_tokens, dim] each entity's own text, every frame
     group_tokens: int = 77  # tokens per text block (CLIP's window)
     ip_regions: Sequence[Sequence[int]] = ()  # per IP-Adapter, the entity of each image (-1 = everywhere)
 
@@ -88,7 +93,7 @@ class VideoAttentionState:
         self.record_heads = False  # record each head's probabilities, not their mean
         self.tap: GuidanceTap | None = None
         self._kv: dict[str, dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor]]] = {}
-        self._pooled: dict[tuple[Any, ...], torch.Tensor] = {}
+        self._pooled: dict[tuple[Any, ...], Any] = {}
 
     # -- per scene, per step, per call -------------------------------------------------------------------
 
@@ -170,6 +175,42 @@ class VideoAttentionState:
         weight = (math.log(self.self_factor) - area.log()).clamp_min(0.0)
         return seg, weight.to(like.dtype)
 
+    def selection(self, batch: int, num_queries: int, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Where each entity's block is attended in the current chunk: ([entities, n] indices into the chunk's
+        `batch x num_queries` (row, query) positions, [entities, n] the block's log-weight there), the prompt
+        rows' positions inside the entity's box (weight above e^-27.6), padded with weight -inf to the
+        largest count. The log-weight is log(box) + log(cross_factor) * box: the mask and the modulation."""
+        frames, prompt = self.chunk(batch)
+        key = ("selection", num_queries, tuple(frames.tolist()), tuple(prompt.tolist()), self.cross_factor,
+               str(like.device))  # fmt: skip
+        if key not in self._pooled:
+            dev = like.device
+            boxes = self.pooled(num_queries, like).float()[frames.to(dev)].transpose(0, 1)  # [entities, batch, Q]
+            boxes = boxes * prompt.to(dev)[None, :, None]  # negative rows never see an entity's block
+            weight = (boxes.clamp_min(1e-30).log() + boxes * math.log(self.cross_factor)).flatten(1)
+            live = weight > LOG_EPS
+            count = int(live.sum(dim=1).max())
+            index = torch.argsort(live.to(torch.uint8), dim=1, descending=True, stable=True)[:, :count]
+            weight = weight.gather(1, index).masked_fill(~live.gather(1, index), -math.inf)
+            self._pooled[key] = (index, weight)
+        return self._pooled[key]
+
+    def entity_kv(self, layer: str, attn: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        """[entities, heads, group - 1, head dim] keys and values of each entity's block without its start token,
+        projected once per scene and layer (the texts are the same on every frame and step)."""
+        assert self.layout is not None and self.layout.entity_text is not None
+        key = ("entity_kv", layer)
+        if key not in self._pooled:
+            text = self.layout.entity_text[:, 1:]
+            if attn.norm_cross:
+                text = attn.norm_encoder_hidden_states(text)
+            e, n, _ = text.shape
+            with torch.no_grad():
+                k = attn.to_k(text).view(e, n, attn.heads, -1).transpose(1, 2)
+                v = attn.to_v(text).view(e, n, attn.heads, -1).transpose(1, 2)
+            self._pooled[key] = (k, v)
+        return self._pooled[key]
+
     # -- cross-frame keys and values -------------------------------------------------------------------------
 
     def frame_kv(self, layer: str, half: int, frame: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -221,6 +262,54 @@ def biased_attention(
     k2 = F.pad(torch.cat([k, kf], dim=-1), (0, pad))
     v2 = F.pad(v, (0, r + pad))  # the same head size for q, k and v: every backend takes it
     return F.scaled_dot_product_attention(q2, k2, v2, scale=scale)[..., :d]
+
+
+def regional_attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    entity_k: torch.Tensor,
+    entity_v: torch.Tensor,
+    scale: float,
+    index: torch.Tensor,
+    weight: torch.Tensor,
+) -> torch.Tensor:
+    """One softmax over each row's block ([batch, heads, n, d] `k`, `v`) and the entities' blocks
+    ([entities, heads, m, d], shared by the rows), entity e's keys biased by `weight[e, j]` at query position
+    `index[e, j]` (of the flattened batch x queries) and absent elsewhere; [batch, heads, queries, d].
+
+    Exact, computed block by block: out = sum_b exp(L_b - L) o_b over the blocks b a query sees, with o_b
+    the block's own softmax output, L_b its log-sum-exp (plus the bias) and L = logsumexp_b L_b. The
+    entity blocks are scored only at their positions, so they cost their boxes' share of the frame."""
+    batch, heads, num_queries, d = q.shape
+    out_row, lse_row = _softmax_attention(q, k, v, scale)
+    if index.numel() == 0:
+        return out_row
+    flat = lambda x: x.permute(0, 2, 1, *range(3, x.ndim)).flatten(0, 1)  # noqa: E731  [batch x Q, heads, ...]
+    entities, count = index.shape
+    picked = index.flatten()
+    qe = flat(q)[picked].view(entities, count, heads, d).transpose(1, 2)  # [entities, heads, count, d]
+    out_e, lse_e = _softmax_attention(qe, entity_k, entity_v, scale)
+    lse_e = lse_e + weight[:, None]  # [entities, heads, count]
+    lse_e = lse_e.transpose(1, 2).flatten(0, 1)  # [entities x count, heads]
+    out_e = out_e.transpose(1, 2).flatten(0, 1)  # [entities x count, heads, d]
+    # L = M + log(sum_b exp(L_b - M)), M the largest L_b of each query: no overflow at any scale
+    top = flat(lse_row).scatter_reduce(0, picked[:, None].expand_as(lse_e), lse_e, "amax")  # [batch x Q, heads]
+    total = (flat(lse_row) - top).exp().index_add(0, picked, (lse_e - top[picked]).exp())
+    log_total = top + total.log()
+    out = flat(out_row) * (flat(lse_row) - log_total).exp()[..., None].to(v.dtype)
+    out = out.index_add(0, picked, out_e * (lse_e - log_total[picked]).exp()[..., None].to(v.dtype))
+    return out.view(batch, num_queries, heads, d).transpose(1, 2)
+
+
+def _softmax_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float):
+    """(softmax(scale * q k^T) v, the scores' log-sum-exp [..., queries] in float32), one exp per score."""
+    scores = (q @ k.transpose(-1, -2)).float() * scale
+    top = scores.amax(dim=-1, keepdim=True)
+    weights = (scores - top).exp_()
+    total = weights.sum(dim=-1, keepdim=True)
+    out = (weights.to(v.dtype) @ v) / total.to(v.dtype)
+    return out, (top + total.log()).squeeze(-1)
 
 
 def _explicit(q, k, v, scale, q_feats=None, k_feats=None, heads=False) -> tuple[torch.Tensor, torch.Tensor]:
@@ -292,26 +381,40 @@ class RegionalCrossAttnProcessor(_Processor):
         batch, _, num_queries, head_dim = q.shape
         state = self.state
         bound = state.layout is not None and state.row_frames is not None
+        regional = bound and state.tap is None and state.layout.entities > 0
 
-        # 1. attend: the regional bias, or plain attention with the entity maps tapped (box guidance)
-        q_feats = k_feats = None
-        if bound and state.tap is None and state.layout.entities:
-            q_feats, k_feats = self._region_features(batch, num_queries, k.shape[2], q)
+        # 1. attend: regional prompting, or plain attention with the entity maps tapped (box guidance)
         if state.tap is not None and self.name in state.tap.layers:
             out, probs = _explicit(q, k, v, attn.scale)
             maps = torch.stack([probs[:, :, a:b].sum(-1) for a, b in state.tap.spans], dim=1)
             state.tap.collect(self.name, state.chunk(batch)[0], maps)
-        elif state.record is not None and bound:
+        elif state.record is not None and bound:  # tests: the same softmax over every block, written out
+            q_feats = k_feats = None
+            if regional:
+                k, v = self._all_blocks(attn, k, v)
+                q_feats, k_feats = self._region_features(batch, num_queries, k.shape[2], q)
             out, probs = _explicit(q, k, v, attn.scale, q_feats, k_feats, state.record_heads)
             state.keep_record(self.name, *state.chunk(batch), probs)
+        elif regional:
+            entity_k, entity_v = state.entity_kv(self.name, attn)
+            index, weight = state.selection(batch, num_queries, q)
+            out = regional_attention(q, k, v, entity_k, entity_v, attn.scale, index, weight)
         else:
-            out = biased_attention(q, k, v, attn.scale, q_feats, k_feats)
+            out = F.scaled_dot_product_attention(q, k, v, scale=attn.scale)
         out = out.transpose(1, 2).reshape(batch, num_queries, -1).to(q.dtype)
 
         # 2. IP-Adapter images, each inside its entity's box
         if self.to_k_ip is not None and ip_states:
             out = out + self._ip_attention(q, ip_states, bound)
         return self._finish(attn, out, residual, shape)
+
+    def _all_blocks(self, attn: Any, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each row's keys/values followed by every entity's block (its start token included, to be masked)."""
+        text = self.state.layout.entity_text
+        if attn.norm_cross:
+            text = attn.norm_encoder_hidden_states(text)
+        blocks = lambda proj: self._heads(attn, proj(text.flatten(0, 1)[None])).expand(k.shape[0], -1, -1, -1)  # noqa: E731
+        return torch.cat([k, blocks(attn.to_k)], dim=2), torch.cat([v, blocks(attn.to_v)], dim=2)
 
     def _region_features(self, batch: int, num_queries: int, num_keys: int, like: torch.Tensor):
         """Query/key features of the regional bias: entity e's block (all but its start token) gets
@@ -348,16 +451,24 @@ class RegionalCrossAttnProcessor(_Processor):
                 ip = ip[:, None]
             regions = list(ip_regions[a]) if a < len(ip_regions) else []
             scales = scale if isinstance(scale, list) else [scale] * ip.shape[1]
-            for i in range(ip.shape[1]):
-                if scales[i] == 0:
-                    continue
-                k = to_k(ip[:, i]).view(batch, -1, heads, head_dim).transpose(1, 2)
-                v = to_v(ip[:, i]).view(batch, -1, heads, head_dim).transpose(1, 2)
-                o = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(batch, num_queries, -1)
+            used = [i for i in range(ip.shape[1]) if scales[i] != 0]
+            if not used:
+                continue
+            # every image its own softmax over its tokens, weighted by its scale and its entity's box
+            images = ip[:, used]  # [batch, images, tokens, dim]
+            n, tokens = images.shape[1], images.shape[2]
+            k = to_k(images.flatten(1, 2)).view(batch, n * tokens, heads, head_dim).transpose(1, 2)  # [b, h, n t, d]
+            v = to_v(images.flatten(1, 2)).view(batch, n * tokens, heads, head_dim).transpose(1, 2)
+            scores = ((q @ k.transpose(-1, -2)) * head_dim**-0.5).unflatten(-1, (n, tokens))  # [b, h, Q, n, t]
+            weight = torch.ones(batch, num_queries, n, dtype=q.dtype, device=q.device)
+            for j, i in enumerate(used):
                 region = regions[i] if i < len(regions) else -1
                 if region >= 0 and boxes is not None:
-                    o = o * boxes[:, region, :, None]
-                total = total + scales[i] * o.to(q.dtype)
+                    weight[:, :, j] = boxes[:, region]
+                weight[:, :, j] *= scales[i]
+            probs = scores.softmax(dim=-1) * weight[:, None, :, :, None]
+            o = probs.flatten(-2) @ v  # [b, h, Q, d]: the images summed
+            total = total + o.transpose(1, 2).reshape(batch, num_queries, -1).to(q.dtype)
         return total
 
 

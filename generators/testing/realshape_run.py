@@ -362,7 +362,8 @@ def job_attention_masks(project, settings) -> dict[str, Any]:
     """One UNet evaluation of a 2-frame 512x320 layout-video scene with every spatial layer chunked to one
     row and cross-frame attention on: the resolution each cross-attention layer saw the boxes at, the
     attention mass each entity's text block (words, end-of-text, padding) put outside its box on each frame,
-    and whether frame 1's self-attention keys held frame 0's at every self-attention layer."""
+    whether frame 1's self-attention keys held frame 0's at every self-attention layer, and how far the
+    render's block-by-block regional attention is from the softmax over every block (relative)."""
     import torch
     import torch.nn.functional as F
 
@@ -377,15 +378,19 @@ def job_attention_masks(project, settings) -> dict[str, Any]:
     pipe = lv.pipe
     frames = inputs.latents.shape[2]
     gen.bind(inputs)
-    lv.state.record, lv.state.record_self = {}, True
+    lv.state.cross_factor = 3.0  # a modulated step
     try:
         pipe.scheduler.set_timesteps(1)
-        lv.state.new_pass()
-        gen.unet_call(pipe, inputs, inputs.latents, pipe.scheduler.timesteps[0], range(frames))
+        noise = {}
+        for mode in ("fast", "record"):  # the render's block-by-block path, then the softmax written out
+            lv.state.record, lv.state.record_self = ({}, True) if mode == "record" else (None, False)
+            lv.state.new_pass()
+            noise[mode] = gen.unet_call(pipe, inputs, inputs.latents, pipe.scheduler.timesteps[0], range(frames))
         record = dict(lv.state.record)
     finally:
         lv.state.record, lv.state.record_self = None, False
         gen.unbind()
+    fast_vs_explicit = float((noise["fast"] - noise["record"]).abs().max() / noise["record"].abs().max())
     lat_h, lat_w = inputs.latents.shape[-2:]
     masks = frame_masks(sb.scene("s1"), inputs.entities, lat_h, lat_w)  # [frames, regions, lat h, lat w]
     group = inputs.layout.group_tokens
@@ -408,7 +413,8 @@ def job_attention_masks(project, settings) -> dict[str, Any]:
     )  # fmt: skip
     return {"frames": frames, "latent": [lat_h, lat_w], "layers": cross, "resolutions": sorted(resolutions),
             "max_mass_outside_box": worst, "blocks": probs.shape[-1] // group, "self_layers": len(key_frames),
-            "key_frames": key_frames[0] if key_frames else [], "frame_0_keys": frame_0_keys}  # fmt: skip
+            "key_frames": key_frames[0] if key_frames else [], "frame_0_keys": frame_0_keys,
+            "fast_vs_explicit": fast_vs_explicit}  # fmt: skip
 
 
 def _release() -> int:

@@ -122,6 +122,7 @@ def test_layout_video_keeps_each_entity_text_in_its_box_at_every_cross_attention
     assert facts["resolutions"] == [[5, 8], [10, 16], [20, 32], [40, 64]]
     assert facts["blocks"] == 3  # the scene's text, then the kitten's and the ball's
     assert facts["max_mass_outside_box"] < 1e-6  # words, end-of-text and padding of each entity
+    assert facts["fast_vs_explicit"] < 1e-3  # renders compute the same attention block by block
 
 
 def test_layout_video_frame_1_attends_to_frame_0s_keys_at_every_self_attention_layer(probe):
