@@ -13,7 +13,7 @@ counter like `torch.cuda.max_memory_allocated`.
 
 Targets: layout-video <= 1.5x plain AnimateDiff per step (issue 12; 8 entities); box guidance: reported.
 Memory of 120 frames <= 1.5x that of 16. Run:
-    .venv/bin/python bench/bench_layout_video.py [--frames 16] [--size 64] [--repeats 3]
+    .venv/bin/python bench/bench_layout_video.py [--frames 16] [--size 64] [--repeats 3] [--no-memory | --no-time]
 """
 
 from __future__ import annotations
@@ -101,7 +101,11 @@ class Runner:
     def plain_pipe(self):
         if self.plain is None:
             from diffusers import AnimateDiffPipeline, DDIMScheduler, MotionAdapter
+            from diffusers.utils import logging as diffusers_logging
+            from transformers.utils import logging as transformers_logging
 
+            diffusers_logging.disable_progress_bar()  # the bench prints its own lines
+            transformers_logging.disable_progress_bar()
             adapter = MotionAdapter.from_pretrained(self.overrides["motion_adapter"], use_safetensors=True)
             pipe = AnimateDiffPipeline.from_pretrained(self.overrides["t2i_model"], motion_adapter=adapter, use_safetensors=True)
             pipe.scheduler = DDIMScheduler.from_config(
@@ -204,14 +208,21 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=64)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--no-memory", action="store_true")
+    ap.add_argument("--no-time", action="store_true", help="only the memory tables")
     ap.add_argument("--memory-child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.memory_child:
         memory_child(args.memory_child, args.frames, args.size)
         return
     torch.set_num_threads(1)  # the machine is shared: one thread gives stable, comparable timings
-    overrides = build_all(models_dir())
-    runner = Runner(overrides, args.frames, args.size)
+    if not args.no_time:
+        time_table(args)
+    if not args.no_memory:
+        memory_table(args)
+
+
+def time_table(args: argparse.Namespace) -> None:
+    runner = Runner(build_all(models_dir()), args.frames, args.size)
     kinds = ["plain", "layout-1", "layout-2", "layout-4", "layout-8", "late-8", "guided-1", "guided-8"]
     print(f"tiny components, {args.frames} frames at {args.size}x{args.size}, guidance on, 1 CPU thread; "
           f"per step = (cpu time[{S2} steps] - cpu time[{S1} step]) / {S2 - S1}, median of {args.repeats}")  # fmt: skip
@@ -234,15 +245,18 @@ def main() -> None:
     for n in (1, 8):
         extra = times[f"guided-{n}"] - times[f"layout-{n}"]
         print(f"box guidance, {n} ent.: +{extra:.3f} s per guided step ({extra / times[f'layout-{n}']:.2f}x a layout-video step)")
-    if not args.no_memory:
-        print(f"{'run':<28}{'peak MB':>10}{'x plain':>10}  (heap in use above the loaded models, one {S2}-step render)")
-        mem = {k: peak_memory(k, args.frames, args.size) for k in ("plain", "layout-1", "layout-8", "guided-8")}
-        for kind, mb in mem.items():
-            print(f"{kind:<28}{mb:>10.1f}{mb / mem['plain']:>10.2f}")
-        print(f"{'frames':<28}{'peak MB':>10}{'x 16':>10}  (layout-video, 2 entities)")
-        by_frames = {f: peak_memory("layout-2", f, args.size) for f in (16, 48, 120)}
-        for f, mb in by_frames.items():
-            print(f"{f:<28}{mb:>10.1f}{mb / by_frames[16]:>10.2f}")
+
+
+def memory_table(args: argparse.Namespace) -> None:
+    print(f"{'run':<28}{'peak MB':>10}{'x plain':>10}  (heap in use above the loaded models, one {S2}-step render)")
+    kinds = ("plain", "layout-1", "layout-2", "layout-4", "layout-8", "guided-8")
+    mem = {k: peak_memory(k, args.frames, args.size) for k in kinds}
+    for kind, mb in mem.items():
+        print(f"{kind:<28}{mb:>10.1f}{mb / mem['plain']:>10.2f}")
+    print(f"{'frames':<28}{'peak MB':>10}{'x 16':>10}  (layout-video, 2 entities)")
+    by_frames = {f: peak_memory("layout-2", f, args.size) for f in (16, 48, 120)}
+    for f, mb in by_frames.items():
+        print(f"{f:<28}{mb:>10.1f}{mb / by_frames[16]:>10.2f}")
 
 
 if __name__ == "__main__":

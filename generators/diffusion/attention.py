@@ -29,8 +29,7 @@ reads its slice (and a recording is assembled back to all rows).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,11 +37,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .frame_chunks import RowState
+
 _EPS = 1e-12
 
 
 @dataclass
-class RegionState:
+class RegionState(RowState):
     """What every installed processor reads; see the module docstring for the shapes."""
 
     masks: torch.Tensor | None = None
@@ -51,15 +52,6 @@ class RegionState:
     record: dict[str, torch.Tensor] | None = None
     window: tuple[int, int, int] | None = None  # (start, stop, total rows) while a chunk of rows runs
     _pooled: dict[tuple[int, int, int, str, str], torch.Tensor] = field(default_factory=dict, repr=False)
-
-    @contextmanager
-    def rows(self, start: int, stop: int, total: int) -> Iterator[None]:
-        """Calls inside see rows [start, stop) of a batch of `total` rows."""
-        self.window = (start, stop, total)
-        try:
-            yield
-        finally:
-            self.window = None
 
     def span(self, batch: int) -> tuple[int, int, int]:
         """(start, stop, total) of the rows a call with `batch` rows holds."""

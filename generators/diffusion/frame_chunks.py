@@ -16,20 +16,29 @@ module names and weights (LoRA targets, IP-Adapter processors) do not change.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractContextManager
-from typing import Any, Protocol
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import torch
 from torch import nn
 
 
-class RowState(Protocol):
-    """The attention state chunks report their rows to (`attention.RegionState`, `video_attention`'s)."""
+class RowState:
+    """What chunks report their rows to (`attention.RegionState`, `video_attention.VideoAttentionState`):
+    `window` is (start, stop, total rows) while a chunk runs."""
 
-    window: tuple[int, int, int] | None
+    window: tuple[int, int, int] | None = None
 
-    def rows(self, start: int, stop: int, total: int) -> AbstractContextManager[None]: ...
+    @contextmanager
+    def rows(self, start: int, stop: int, total: int) -> Iterator[None]:
+        """Calls inside see rows [start, stop) of a batch of `total` rows."""
+        self.window = (start, stop, total)
+        try:
+            yield
+        finally:
+            self.window = None
+
 
 _ATTR = "_flowdrafter_chunked"
 

@@ -21,8 +21,9 @@ Every spatial attention layer of the AnimateDiff UNet gets a processor reading o
   attention there (the bias is `log(self_factor / segment area)`, stronger for small boxes, as DenseDiffusion
   scales by size).
 
-Every bias is low-rank (a sum over segments of f(query) * g(key)), so it rides on extra head dimensions
-(`biased_attention`): no attention map and no bias matrix is ever built, except in record mode for tests.
+No attention map and no bias matrix is ever built, except in record mode for tests: self-modulation's bias is
+low-rank (a sum over segments of f(query) * g(key)), so it rides on extra head dimensions
+(`biased_attention`); the regional masks are per-block log-weights of `regional_attention`.
 
 Rows: a UNet call holds `halves x frames` rows (the negative-prompt half first with guidance), declared with
 `state.call(frames, halves)`; `frame_chunks` runs the spatial layers on row slices (`state.rows`), and each
@@ -43,6 +44,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .attention import layer_size
+from .frame_chunks import RowState
 
 LOG_EPS = math.log(1e-12)  # the bias that masks a key: e^-27.6, nothing left of it after the softmax
 CROSS_FRAME = ("off", "first", "first+previous")
@@ -75,7 +77,7 @@ class GuidanceTap:
     collect: Callable[[str, torch.Tensor, torch.Tensor], None]  # (layer, rows' frames, maps [rows, entities, Q])
 
 
-class VideoAttentionState:
+class VideoAttentionState(RowState):
     """What every installed processor reads; set by the generator per scene, per step and per UNet call."""
 
     def __init__(self) -> None:
@@ -118,15 +120,6 @@ class VideoAttentionState:
             yield
         finally:
             self.row_frames = self.row_prompt = None
-
-    @contextmanager
-    def rows(self, start: int, stop: int, total: int) -> Iterator[None]:
-        """Calls inside see rows [start, stop) of a batch of `total` rows (`frame_chunks`)."""
-        self.window = (start, stop, total)
-        try:
-            yield
-        finally:
-            self.window = None
 
     @contextmanager
     def guidance(self, tap: GuidanceTap) -> Iterator[None]:
