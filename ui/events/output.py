@@ -23,18 +23,26 @@ def wire(ev: Events) -> None:
     if services.render_storyboard is not None:
         render = services.render_storyboard
 
-        @user_errors
-        def run_render(s: Session, generator: str, force_all: bool, request: gr.Request, progress: gr.Progress = gr.Progress()) -> Iterator[dict]:
-            """Render every changed scene with `generator`; returns the per-scene clips and a log."""
-            project, log = state.project(s), views.RenderLog()
-            job = ev.job(request, lambda report, cancelled: render(project, generator, force=bool(force_all), settings=settings,
-                                                                    progress=report, is_cancelled=cancelled))  # fmt: skip
+        def rendering(s: Session, request: gr.Request, progress: gr.Progress, log: views.RenderLog, **what: Any) -> Iterator[dict]:
+            """A render job with its progress in the bar and the log; returns its report, None when cancelled
+            (not an error: finished scenes stay in the cache, the next render reuses them)."""
+            project = state.project(s)
+            job = ev.job(request, lambda report, cancelled: render(project, settings=settings, progress=report,
+                                                                    is_cancelled=cancelled, **what))  # fmt: skip
             try:
                 for step in job:
                     progress(step.fraction or 0.0, desc=step.message)
                     yield {tab.log: log.progress(step.fraction, step.message)}
-                report = job.result
-            except Cancelled:  # not an error: finished scenes stay in the cache, the next render reuses them
+                return job.result
+            except Cancelled:
+                return None
+
+        @user_errors
+        def run_render(s: Session, generator: str, force_all: bool, request: gr.Request, progress: gr.Progress = gr.Progress()) -> Iterator[dict]:
+            """Render every changed scene with `generator`; returns the per-scene clips and a log."""
+            log = views.RenderLog()
+            report = yield from rendering(s, request, progress, log, generator=generator, force=bool(force_all))
+            if report is None:
                 yield {tab.log: log.cancelled()}
                 return
             yield {tab.clips: views.clip_items(report, ev.link(s, request)), tab.log: log.done(report)}
@@ -44,15 +52,9 @@ def wire(ev: Events) -> None:
 
         @user_errors
         def run_rerender(s: Session, scene_id: str, generator: str, request: gr.Request, progress: gr.Progress = gr.Progress()) -> Iterator[dict]:
-            project, sid, log = state.project(s), views.pick_scene(state.storyboard(s), scene_id), views.RenderLog()
-            job = ev.job(request, lambda report, cancelled: render(project, generator, scene_ids=[sid], force=True, settings=settings,
-                                                                    progress=report, is_cancelled=cancelled))  # fmt: skip
-            try:
-                for step in job:
-                    progress(step.fraction or 0.0, desc=step.message)
-                    yield {tab.log: log.progress(step.fraction, step.message)}
-                report = job.result
-            except Cancelled:
+            sid, log = views.pick_scene(state.storyboard(s), scene_id), views.RenderLog()
+            report = yield from rendering(s, request, progress, log, generator=generator, scene_ids=[sid], force=True)
+            if report is None:
                 yield {tab.log: f"cancelled the re-render of scene {sid}"}
                 return
             yield {tab.clips: views.clip_items(report, ev.link(s, request)), tab.log: f"re-rendered scene {sid}; " + log.done(report)}
