@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -132,6 +132,23 @@ class Events:
     def job(self, request: gr.Request | None, work: Callable[[Report, IsCancelled], T]) -> Job[T]:
         """Run `work(report, is_cancelled)` for this session (its Cancel button reaches it)."""
         return self.services.jobs.run(session_key(request), work)
+
+    def finish(self, request: gr.Request | None, work: Callable[[Report, IsCancelled], T], progress: gr.Progress) -> T:
+        """Run `work` as `job` does, its steps in the progress bar only; returns its result."""
+        job = self.job(request, work)
+        for step in job:
+            progress(step.fraction or 0.0, desc=step.message)
+        return job.result
+
+    def stream(self, request: gr.Request | None, work: Callable[[Report, IsCancelled], T], progress: gr.Progress,
+               show: Callable[[Any], dict]) -> Generator[dict, None, T]:  # fmt: skip
+        """Run `work` as `job` does, each step into the progress bar and through `show` (the outputs to update);
+        returns its result. Cancelled propagates: each caller says what was kept."""
+        job = self.job(request, work)
+        for step in job:
+            progress(step.fraction or 0.0, desc=step.message)
+            yield show(step)
+        return job.result
 
     def cancel(self, request: gr.Request) -> str:
         """The Cancel buttons: stop this session's running job (plan, re-plan, render, preview, export)."""

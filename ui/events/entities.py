@@ -62,10 +62,8 @@ def wire(ev: Events) -> None:
         @user_errors
         def on_generate(s: Session, entity_id: str, n: float, request: gr.Request, progress: gr.Progress = gr.Progress()) -> Any:
             project, sb, eid = state.project(s), state.storyboard(s), handlers.require_entity(entity_id)
-            job = ev.job(request, lambda report, cancelled: make(project, sb, eid, int(n), settings=services.settings, progress=report))
-            for step in job:
-                progress(step.fraction or 0.0, desc=step.message)
-            found = job.result
+            work = lambda report, cancelled: make(project, sb, eid, int(n), settings=services.settings, progress=report)  # noqa: E731
+            found = ev.finish(request, work, progress)
             link = ev.link(s, request)
             return found, [(link(project.resolve_asset(rel)), f"seed {seed}") for rel, seed in found]
 

@@ -27,13 +27,9 @@ def wire(ev: Events) -> None:
             """A render job with its progress in the bar and the log; returns its report, None when cancelled
             (not an error: finished scenes stay in the cache, the next render reuses them)."""
             project = state.project(s)
-            job = ev.job(request, lambda report, cancelled: render(project, settings=settings, progress=report,
-                                                                    is_cancelled=cancelled, **what))  # fmt: skip
+            work = lambda report, cancelled: render(project, settings=settings, progress=report, is_cancelled=cancelled, **what)  # noqa: E731
             try:
-                for step in job:
-                    progress(step.fraction or 0.0, desc=step.message)
-                    yield {tab.log: log.progress(step.fraction, step.message)}
-                return job.result
+                return (yield from ev.stream(request, work, progress, lambda step: {tab.log: log.progress(step.fraction, step.message)}))
             except Cancelled:
                 return None
 
@@ -79,10 +75,7 @@ def wire(ev: Events) -> None:
                 sid = views.pick_scene(sb, scene_id)
                 work = lambda report, cancelled: render(project, "animatic", scene_ids=[sid], settings=settings,  # noqa: E731
                                                         progress=report, is_cancelled=cancelled).clips[sid]
-            job = ev.job(request, work)
-            for step in job:
-                progress(step.fraction or 0.0, desc=step.message)
-            return ev.link(s, request)(job.result)
+            return ev.link(s, request)(ev.finish(request, work, progress))
 
         tab.preview.click(run_preview, [page.session, page.storyboard.scene_list, tab.preview_scope], [tab.video], api_name="preview",
                           concurrency_id=GPU_QUEUE, concurrency_limit=1)  # fmt: skip
@@ -94,11 +87,9 @@ def wire(ev: Events) -> None:
             project, sb = state.project(s), state.storyboard(s)
             out = handlers.export_target(project, sb, suffix)
             options = handlers.export_options(services.export_formats[suffix].options, bool(absolute))
-            job = ev.job(request, lambda report, cancelled: export(project, out, generator=generator or "animatic", settings=settings,
-                                                                    progress=report, is_cancelled=cancelled, **options))  # fmt: skip
-            for step in job:
-                progress(step.fraction or 0.0, desc=step.message)
-            return ev.link(s, request)(job.result)
+            work = lambda report, cancelled: export(project, out, generator=generator or "animatic", settings=settings,  # noqa: E731
+                                                    progress=report, is_cancelled=cancelled, **options)  # fmt: skip
+            return ev.link(s, request)(ev.finish(request, work, progress))
 
         def film(suffix: str) -> Callable[..., str | None]:
             @user_errors

@@ -35,13 +35,10 @@ def wire(ev: Events) -> None:
             target = handlers.plan_target(into, folder, state.has_project(s))
             settings = services.settings_for(llm)
             log = views.Log()
-            job = ev.job(request, lambda report, cancelled: plan(prompt, settings=settings, scenes=int(n_scenes),
-                                                                  progress=stoppable(report, cancelled), is_cancelled=cancelled))  # fmt: skip
+            work = lambda report, cancelled: plan(prompt, settings=settings, scenes=int(n_scenes),  # noqa: E731
+                                                  progress=stoppable(report, cancelled), is_cancelled=cancelled)  # fmt: skip
             try:
-                for step in job:
-                    progress(step.fraction, desc=step.message)
-                    yield {tab.log: log.add(step.message)}
-                sb = job.result
+                sb = yield from ev.stream(request, work, progress, lambda step: {tab.log: log.add(step.message)})
             except Cancelled as err:  # by Cancel, or a model download stopped (it resumes next time)
                 yield {tab.log: log.add(f"{err}; the project is as it was")}
                 return
@@ -68,13 +65,10 @@ def wire(ev: Events) -> None:
             scene = handlers.replan_scene(stage, only)
             settings = services.settings_for(llm)
             log = views.Log()
-            job = ev.job(request, lambda report, cancelled: replan(sb, stage=stage, scene_id=scene, settings=settings,
-                                                                    progress=stoppable(report, cancelled), is_cancelled=cancelled))  # fmt: skip
+            work = lambda report, cancelled: replan(sb, stage=stage, scene_id=scene, settings=settings,  # noqa: E731
+                                                    progress=stoppable(report, cancelled), is_cancelled=cancelled)  # fmt: skip
             try:
-                for step in job:
-                    progress(step.fraction, desc=step.message)
-                    yield {tab.log: log.add(step.message)}
-                result = job.result
+                result = yield from ev.stream(request, work, progress, lambda step: {tab.log: log.add(step.message)})
             except Cancelled as err:
                 yield {tab.log: log.add(f"{err}; the {stage} is as it was")}
                 return
