@@ -46,6 +46,7 @@ INSTALL_HINT = "rendering on Ray needs the cluster extra: pip install 'flowdraft
 CANCEL_GRACE = 3.0  # seconds busy workers get to stop at their next frame/step before they are killed
 PROGRESS_EVERY = 0.25  # seconds between progress polls of the busy workers
 START_TIMEOUT = 60.0  # seconds for new workers to start (a node may need to pull resources first)
+INIT_RETRY_S = 1.0  # seconds before joining again through Ray Client when the head failed to start our server
 
 # Settings that stay on the driver: secrets, the planner's, the editor's, local paths and Ray's own.
 _DRIVER_ONLY = {"data_dir", "ui_auth", "host", "port", "max_upload_bytes", "history_keep", "undo_limit"}
@@ -109,6 +110,15 @@ def _split_address(address: str) -> tuple[str, int] | None:
     if not sep or not port.isdigit():
         return None
     return host.strip("[]"), int(port)
+
+
+def _reason(err: BaseException) -> str:
+    """One line for a failed join. Ray Client's "Initialization failure from server:" carries the head's
+    traceback below it: its last line (the head's own error) is the reason."""
+    lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()] or [type(err).__name__]
+    if lines[0].endswith(":") and len(lines) > 1:
+        return f"{lines[0]} {lines[-1]}"
+    return lines[0]
 
 
 def _init_kwargs() -> dict[str, Any]:
@@ -181,11 +191,20 @@ def _join(ray: Any, address: str, timeout: float, log_file: Path) -> None:
     outcome: list[BaseException | None] = []
 
     def init() -> None:
-        try:
-            ray.init(address=target, **_init_kwargs())
-            outcome.append(None)
-        except BaseException as err:  # noqa: BLE001 - reported below as one line
-            outcome.append(err)
+        while True:
+            try:
+                ray.init(address=target, **_init_kwargs())
+                outcome.append(None)
+                return
+            except ConnectionAbortedError as err:  # the head could not start this client's server process
+                # (ray-project/ray#63202: its fork races gRPC); Ray Client gives up, a new connection gets a new one
+                if "Initialization failure" not in str(err) or time.monotonic() + INIT_RETRY_S * 2 > deadline:
+                    outcome.append(err)
+                    return
+                time.sleep(INIT_RETRY_S)
+            except BaseException as err:  # noqa: BLE001 - reported below as one line
+                outcome.append(err)
+                return
 
     with _stderr_to(log_file):
         thread = threading.Thread(target=init, name="ray-connect", daemon=True)
@@ -200,9 +219,7 @@ def _join(ray: Any, address: str, timeout: float, log_file: Path) -> None:
                 )
         raise RenderError(f"no Ray cluster answered at {address} within {timeout:.0f} s (details: {log_file})")
     if outcome[0] is not None:
-        err = outcome[0]
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        raise RenderError(f"cannot join the Ray cluster at {address}: {first[:300]}")
+        raise RenderError(f"cannot join the Ray cluster at {address}: {_reason(outcome[0])[:300]}")
 
 
 def connect(settings: Settings) -> Any:

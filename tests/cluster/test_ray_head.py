@@ -137,6 +137,33 @@ def test_an_address_with_no_cluster_is_one_line(tmp_path, capsys):
         assert err == f"flowdrafter: error: no Ray cluster at {address}: Connection refused\n"
 
 
+def test_a_head_that_keeps_failing_to_start_the_client_server_says_why_in_one_line(tmp_path, capsys, monkeypatch):
+    import ray
+
+    failure = ("Initialization failure from server:\nTraceback (most recent call last):\n"
+               '  File "proxier.py", line 770, in Datapath\nRuntimeError: Starting Ray client server failed. See '
+               "ray_client_server_23000.err for detailed logs.\n")  # fmt: skip
+
+    calls = []
+
+    def init(*args, **kwargs):
+        calls.append(time.monotonic())
+        raise ConnectionAbortedError(failure)  # what Ray Client raises when the head's proxy cannot start a server
+
+    monkeypatch.setattr(ray, "init", init)
+    monkeypatch.setenv("FLOWDRAFTER_RAY_CONNECT_TIMEOUT", "4")
+    project = make_film(tmp_path / "film", 1)
+    with socket.socket() as head:  # something listens there, as a head's client port does
+        head.bind(("127.0.0.1", 0))
+        head.listen()
+        address = f"ray://127.0.0.1:{head.getsockname()[1]}"
+        assert main(["render", str(project.root), "--ray", address]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"flowdrafter: error: cannot join the Ray cluster at {address}: Initialization failure from server: "
+                   "RuntimeError: Starting Ray client server failed. See ray_client_server_23000.err for detailed logs.\n")  # fmt: skip
+    assert len(calls) >= 2 and calls[-1] - calls[0] < 4  # tried again (it can be transient) within the timeout
+
+
 def test_an_address_that_never_answers_fails_within_the_timeout(tmp_path):
     project = make_film(tmp_path / "film", 1)
     with socket.socket() as silent:  # accepts connections, says nothing
