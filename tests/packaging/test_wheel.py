@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import sysconfig
+import threading
 import time
 import urllib.request
 import venv
@@ -110,16 +111,23 @@ def test_an_installed_wheel_plans_checks_renders_exports_and_serves_the_editor(i
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FLOWDRAFTER_", "PYTHON"))} | {"FLOWDRAFTER_DATA_DIR": str(tmp_path / "data")}
     server = subprocess.Popen([flowdrafter, "ui", str(tmp_path / "film"), "--port", str(port)], cwd=tmp_path, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)  # fmt: skip
+    lines: list[str] = []  # the server's output, read as it comes: it prints the address once launch returns,
+    reader = threading.Thread(target=lambda: lines.extend(server.stdout), daemon=True)  # which can be after
+    reader.start()  # the first page was served
+    url = f"http://127.0.0.1:{port}"
     try:
         status, end = None, time.monotonic() + 180
-        while status is None and time.monotonic() < end and server.poll() is None:
+        while (status is None or not any(url in ln for ln in lines)) and time.monotonic() < end and server.poll() is None:
             try:
-                status = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2).status
+                status = status or urllib.request.urlopen(f"{url}/", timeout=2).status
             except OSError:
-                time.sleep(0.5)
+                pass
+            time.sleep(0.5)
     finally:
         if server.poll() is None:
             os.killpg(server.pid, signal.SIGTERM)
-        out = server.communicate(timeout=30)[0]
+        server.wait(timeout=30)
+        reader.join(timeout=30)
+    out = "".join(lines)
     assert status == 200, out
-    assert f"FlowDrafter: editing {tmp_path / 'film'}" in out and f"http://127.0.0.1:{port}" in out
+    assert f"FlowDrafter: editing {tmp_path / 'film'}" in out and url in out
