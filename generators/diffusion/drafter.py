@@ -33,7 +33,7 @@ from flowdrafter.core.settings import Settings
 from flowdrafter.core.storyboard import Scene, Storyboard
 
 from ..base import FrameSink, Generator, ProgressFn, RenderContext, register
-from . import models
+from . import fetch, models
 from .auto_refs import entities_without_reference, fill_missing_references
 from .camera_warp import SchedulerTap, StepCallback, camera_moves, warp_window
 from .scene_image import make_scene_image
@@ -309,13 +309,14 @@ def model_index(settings: Settings, *, download: bool = True) -> dict[str, Any] 
         if models.is_local(model_id):
             path = Path(model_id).expanduser() / "model_index.json"
         else:
-            from huggingface_hub import hf_hub_download, try_to_load_from_cache
+            from huggingface_hub import try_to_load_from_cache
 
             cached = try_to_load_from_cache(model_id, "model_index.json", revision=settings.i2v_revision)
             if isinstance(cached, str):
                 path = Path(cached)
             elif download:
-                path = Path(hf_hub_download(model_id, "model_index.json", revision=settings.i2v_revision))
+                path = fetch.fetch_file(model_id, settings.i2v_revision, "model_index.json", cache=Path(models.hub_cache()),
+                                        setting="i2v_model (FLOWDRAFTER_I2V_MODEL)")  # fmt: skip
             else:
                 return None
         data = json.loads(path.read_text(encoding="utf-8"))

@@ -95,3 +95,10 @@ def fetch(repo_id: str, revision: str | None, *, subfolder: str | None, skip: se
         size = sum(f.size or 0 for f in (repo.file(p) for p in missing) if f)
         say(f"download {repo_id}: {len(missing)} file{'s' if len(missing) > 1 else ''}, {downloads.size_text(size)} to fetch")
     return get(files)
+
+
+def fetch_file(repo_id: str, revision: str | None, filename: str, *, cache: Path, setting: str) -> Path:
+    """One small file of `repo_id` in the hub cache `cache` (fetched if missing), from a single request to the
+    hub: an unreachable hub fails at once (`HubUnreachable`), not after huggingface_hub's retries (~23 s)."""
+    repo = downloads.hub_repo(repo_id, revision or "main", token=downloads.hub_token(), setting=setting)
+    return downloads.fetch_to_hub_cache(repo, [filename], cache, setting=setting) / filename

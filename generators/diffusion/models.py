@@ -111,7 +111,8 @@ def is_local(model_id: str) -> bool:
     return model_id.startswith(("/", ".", "~")) or os.sep in model_id.replace("/", "", 1) or Path(model_id).is_dir()
 
 
-def _hub_cache() -> str:
+def hub_cache() -> str:
+    """huggingface_hub's cache folder (HF_HUB_CACHE), where every hub model is fetched to and read from."""
     try:
         from huggingface_hub.constants import HF_HUB_CACHE
 
@@ -125,7 +126,7 @@ def _offline() -> bool:
 
 
 def _in_hub_cache(model_id: str) -> bool:
-    return (Path(_hub_cache()) / f"models--{model_id.replace('/', '--')}").is_dir()
+    return (Path(hub_cache()) / f"models--{model_id.replace('/', '--')}").is_dir()
 
 
 def unavailable(role: Role, model_id: str, reason: str = "") -> ModelUnavailableError:
@@ -134,7 +135,7 @@ def unavailable(role: Role, model_id: str, reason: str = "") -> ModelUnavailable
     if is_local(model_id):
         where = f"in the folder {Path(model_id).expanduser()}"
     else:
-        where = f"in the Hugging Face cache ({_hub_cache()}) and on the hub (https://huggingface.co/{model_id})"
+        where = f"in the Hugging Face cache ({hub_cache()}) and on the hub (https://huggingface.co/{model_id})"
     why = f" ({reason})" if reason else ""
     return ModelUnavailableError(
         f"{role.name} model '{model_id}' could not be loaded: looked {where}{why}; "
@@ -175,7 +176,7 @@ def from_pretrained(
     # transformers 5 and diffusers 0.42 renamed torch_dtype to dtype; older diffusers only know torch_dtype
     args["dtype" if cls.__module__.startswith("transformers") or _diffusers_takes_dtype() else "torch_dtype"] = dtype
     if not is_local(model_id) and not _offline() and _fetched(role, model_id, settings, subfolder, set(kwargs)):
-        args["cache_dir"] = _hub_cache()
+        args["cache_dir"] = hub_cache()
         with contextlib.suppress(OSError, ValueError):  # a file the fetch list missed: the library gets it below
             return cls.from_pretrained(model_id, local_files_only=True, **args)
     try:
@@ -205,7 +206,7 @@ def _fetched(role: Role, model_id: str, settings: Settings, subfolder: str | Non
     cached before still loads then). Gated and unknown repositories are one line naming the setting."""
     setting = f"{role.setting} (FLOWDRAFTER_{role.setting.upper()})"
     try:
-        fetch.fetch(model_id, role.revision(settings), subfolder=subfolder, skip=passed, cache=Path(_hub_cache()), setting=setting)
+        fetch.fetch(model_id, role.revision(settings), subfolder=subfolder, skip=passed, cache=Path(hub_cache()), setting=setting)
     except HubUnreachable:
         return False
     except ModelUnavailableError as err:

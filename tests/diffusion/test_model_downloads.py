@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -258,3 +259,44 @@ def test_the_first_render_shows_the_downloads_in_its_log_and_the_cli_prints_them
     tenths = [int(downloads.progress_fraction(line)[1] * 10) for line in unet[:-1]]
     assert len(tenths) == len(set(tenths))  # never two lines for one tenth of the file
     assert sum("download " in line and ", done" in line for line in err) == 11
+
+
+def test_the_video_models_family_comes_from_its_model_index_alone_fetched_once(hub, tiny_settings):
+    from flowdrafter.generators.diffusion.drafter import i2v_family
+
+    hub.repos["owner/tiny-wan"] = {"model_index.json": json.dumps({"_class_name": "WanPipeline", "expand_timesteps": True}).encode(),
+                                   "transformer/diffusion_pytorch_model.safetensors": b"x" * 1000}  # fmt: skip
+    settings = tiny_settings.model_copy(update={"i2v_model": "owner/tiny-wan", "i2v_pipeline": "auto"})
+    assert i2v_family(settings) == "wan"
+    assert i2v_family(settings) == "wan"  # the second time from the cache
+    assert hub.fetched() == ["model_index.json"]  # no weights to tell the family
+
+
+def test_an_unreachable_hub_leaves_the_chosen_video_pipeline_after_one_attempt(monkeypatch, tmp_path, tiny_settings):
+    from flowdrafter.generators.diffusion.drafter import i2v_family
+
+    attempts = []
+    with socket.socket() as closed:  # accepts and hangs up at once: the hub does not answer
+        closed.bind(("127.0.0.1", 0))
+        closed.listen()
+        port = closed.getsockname()[1]
+
+        def refuse() -> None:
+            while True:
+                try:
+                    conn, _ = closed.accept()
+                except OSError:
+                    return
+                attempts.append(1)
+                conn.close()
+
+        threading.Thread(target=refuse, daemon=True).start()
+        monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
+        monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+        monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hf-cache"))
+        monkeypatch.setattr(downloads, "hub_token", lambda: None)
+        settings = tiny_settings.model_copy(update={"i2v_model": "owner/not-cached", "i2v_pipeline": "svd"})
+        assert i2v_family(settings) == "svd"
+        with pytest.raises(ModelUnavailableError, match="model_index.json, which names the pipeline, could not be read"):
+            i2v_family(settings.model_copy(update={"i2v_pipeline": "auto"}))
+    assert len(attempts) == 2  # one request each, not huggingface_hub's five retries with backoff
